@@ -1,0 +1,410 @@
+//! The chat client: one `select` loop over stdin and the connection.
+//!
+//! Mirrors the report's `cli.py`, function for function: [`connect`],
+//! [`run`] (its `main` loop), [`Client::run_client`], [`Client::recv_msg`],
+//! [`Client::send_msg`] and [`Client::display_you`].
+//!
+//! One turn of the loop ([`Client::run_client`]):
+//! 1. `select` on the signal pipe, the connection and stdin (for reading), and on
+//!    the connection if typed lines are waiting to be sent (for writing);
+//! 2. Ctrl+C: send the leave line, close, print `KeyboardInterrupt`;
+//! 3. the connection: show what the server sent, then the `[You]: ` prompt;
+//! 4. stdin: queue what was typed for the server, then the prompt;
+//! 5. send what is queued, as far as the kernel takes it.
+//!
+//! Entry points: [`connect`], then [`run`].
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::net::{self, context, format_addr};
+use crate::outbox::{Flushed, Outbox};
+use crate::sanitize::TerminalFilter;
+use crate::select::{SelectError, select};
+use crate::signals::SelfPipe;
+use crate::texts::{Constants, TextColors, Texts, painted};
+
+/// How the client presents itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Colour the client's own texts and let the server's colours through. Off
+    /// when stdout is not a terminal or `NO_COLOR` is set.
+    pub colour: bool,
+}
+
+/// Stop reading stdin while this much typed text waits for the server: the
+/// server is not reading, so more would only pile up here.
+const STDIN_PAUSE: usize = 64 * 1024;
+
+/// Connect to `host:port` within `Constants::TIMEOUT_TIME` seconds per address.
+///
+/// Twin of the report's `connect(sock, host, port)` (and of the `socket` and
+/// `settimeout` calls in its `main`). Python's `settimeout(2)` hides a
+/// non-blocking connect; this is that connect, shown:
+/// 1. `socket(AF_INET or AF_INET6, SOCK_STREAM)`, for each address `host` resolves to;
+/// 2. `fcntl(O_NONBLOCK)`;
+/// 3. `connect`: returns `EINPROGRESS` while the handshake runs;
+/// 4. `select` for writability, with the timeout: the socket becomes writable when
+///    the handshake ends, well or badly;
+/// 5. `getsockopt(SO_ERROR)`: 0 if connected, else why not (`ECONNREFUSED`...).
+///
+/// # Errors
+/// The last address's failure, with the address in the message: unknown host,
+/// `ECONNREFUSED` (nothing listens there), `ETIMEDOUT` (no answer in time),
+/// `ENETUNREACH`.
+pub fn connect(host: &str, port: u16) -> io::Result<OwnedFd> {
+    let mut last = None;
+    for addr in net::resolve(host, port)? {
+        match connect_one(&addr) {
+            Ok(sock) => return Ok(sock),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("no address for '{host}'"))
+    }))
+}
+
+/// Steps 1 to 5 of [`connect`] for one address.
+fn connect_one(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let shown = format_addr(addr);
+    let failed = |e: Errno| context(e, format_args!("cannot connect to {shown}"));
+    // ANCHOR: connect
+    let sock = net::socket(addr).map_err(failed)?; // 1.
+    net::set_nonblocking(&sock).map_err(failed)?; // 2.
+    match net::connect(&sock, addr) {
+        // 3. Connected at once (it happens on loopback).
+        Ok(()) => return Ok(sock),
+        // The handshake is under way: wait for it below.
+        Err(Errno::EINPROGRESS | Errno::EINTR) => {}
+        Err(e) => return Err(failed(e)),
+    }
+    let timeout = Duration::from_secs(Constants::TIMEOUT_TIME);
+    let deadline = Instant::now() + timeout;
+    loop {
+        // 4. Writable means the handshake is over, one way or the other.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match select([], [sock.as_fd()], Some(left)) {
+            Ok(ready) if ready.count() > 0 => break,
+            Ok(_) => return Err(failed(Errno::ETIMEDOUT)),
+            Err(SelectError::Interrupted) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // 5. Which way: SO_ERROR holds the handshake's outcome.
+    match net::take_socket_error(&sock) {
+        Ok(None) => Ok(sock),
+        Ok(Some(e)) | Err(e) => Err(failed(e)),
+    }
+    // ANCHOR_END: connect
+}
+
+/// How the client ended, for the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The server closed the connection (after our leave, or on its own).
+    Disconnected,
+    /// Ctrl+C or SIGTERM.
+    Interrupted,
+    /// stdin ended, we left, and the server did not close within the time-out.
+    LeftNoReply,
+    /// stdout went away (`cli ... | head -1`): we left quietly.
+    OutputClosed,
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on to the next turn.
+    Continue,
+    /// The client is done, for this reason.
+    Stop(Exit),
+}
+
+/// Where the client stands with stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Reading stdin.
+    Open,
+    /// stdin ended: the leave line goes out once what was typed has been sent.
+    Ended,
+    /// The leave line is queued: wait for the server to close, until the deadline.
+    Left(Instant),
+}
+
+/// The client's state: the report's `connSock` and what a robust client adds.
+pub struct Client<'a, W: Write> {
+    /// The connection (the report's `connSock`).
+    sock: OwnedFd,
+    /// stdin, read with `read(2)` when `select` says so.
+    stdin: BorrowedFd<'a>,
+    /// Readable when SIGINT or SIGTERM arrived.
+    pipe: &'a SelfPipe,
+    /// Typed bytes the kernel has not taken yet.
+    outbox: Outbox,
+    /// Stops control sequences a server did not format (see [`crate::sanitize`]).
+    filter: TerminalFilter,
+    /// The last byte read from stdin, to end an unfinished line at EOF.
+    last_typed: u8,
+    input: Input,
+    options: Options,
+    out: W,
+}
+
+/// Chat on `sock` until the server closes, stdin ends, or Ctrl+C: the loop of the
+/// report's `main()` (`while True: run_client(connSock)`).
+///
+/// # Errors
+/// Only `select` failing with anything but `EINTR`. A server that goes away is
+/// [`Exit::Disconnected`], not an error.
+pub fn run(
+    sock: OwnedFd,
+    stdin: BorrowedFd<'_>,
+    pipe: &SelfPipe,
+    options: Options,
+    out: impl Write,
+) -> io::Result<Exit> {
+    let mut client = Client {
+        sock,
+        stdin,
+        pipe,
+        outbox: Outbox::new(Constants::OUTBOX_LIMIT),
+        filter: TerminalFilter::new(),
+        last_typed: b'\n',
+        input: Input::Open,
+        options,
+        out,
+    };
+    loop {
+        if let Flow::Stop(exit) = client.run_client()? {
+            return Ok(exit);
+        }
+    }
+}
+
+impl<W: Write> Client<'_, W> {
+    /// One turn of the loop: wait in `select`, then serve whatever is ready.
+    ///
+    /// Twin of the report's `run_client(connSock)`: `select([sys.stdin, connSock],
+    /// [], [])`, then `recv_msg` or `send_msg`. Its `except KeyboardInterrupt`
+    /// becomes the signal pipe.
+    ///
+    /// # Errors
+    /// `select` failing with anything but `EINTR`.
+    pub fn run_client(&mut self) -> io::Result<Flow> {
+        // ANCHOR: run_client
+        // 1. Read list: the signal pipe, the connection, and stdin while it is
+        //    open and the server keeps up. Write list: the connection, if typed
+        //    text waits.
+        let reading_stdin = self.input == Input::Open && self.outbox.len() < STDIN_PAUSE;
+        let read_list = [self.pipe.fd(), self.sock.as_fd()]
+            .into_iter()
+            .chain(reading_stdin.then_some(self.stdin));
+        let write_list = (!self.outbox.is_empty()).then_some(self.sock.as_fd());
+        let timeout = match self.input {
+            Input::Left(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+            _ => None,
+        };
+        let ready = match select(read_list, write_list, timeout) {
+            Ok(ready) => ready,
+            Err(SelectError::Interrupted) => return Ok(Flow::Continue),
+            Err(e) => return Err(e.into()),
+        };
+        // 2. Ctrl+C: leave politely, as the report does.
+        if ready.readable(self.pipe.fd().as_raw_fd()) && self.pipe.take() {
+            return Ok(self.interrupted());
+        }
+        // 3. The server spoke (or closed).
+        if ready.readable(self.sock.as_raw_fd())
+            && let Flow::Stop(exit) = self.recv_msg()
+        {
+            return Ok(Flow::Stop(exit));
+        }
+        // 4. The user typed.
+        if reading_stdin
+            && ready.readable(self.stdin.as_raw_fd())
+            && let Flow::Stop(exit) = self.send_msg()
+        {
+            return Ok(Flow::Stop(exit));
+        }
+        // 5. Send what waits; after stdin's end, then the leave line on its own.
+        if let Flow::Stop(exit) = self.flush() {
+            return Ok(Flow::Stop(exit));
+        }
+        // ANCHOR_END: run_client
+        if let Input::Left(deadline) = self.input
+            && Instant::now() >= deadline
+        {
+            return Ok(Flow::Stop(Exit::LeftNoReply));
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Receive what the server sent and show it, then the prompt.
+    ///
+    /// Twin of the report's `recv_msg(sock)`. `recv` returning 0 means the server
+    /// closed the connection (after our empty line, or because it stopped): print
+    /// the report's "disconnected" line and stop. What is shown passes through a
+    /// [`TerminalFilter`], which keeps the server's colours and escapes any other
+    /// control sequence.
+    pub fn recv_msg(&mut self) -> Flow {
+        let mut buf = [0u8; Constants::RECV_BUFSIZE];
+        // ANCHOR: recv_msg
+        let n = match net::recv(&self.sock, &mut buf) {
+            // Data from the server.
+            Ok(n @ 1..) => n,
+            // 0: the server closed. ECONNRESET and friends: it is gone too.
+            Ok(0) | Err(Errno::ECONNRESET | Errno::EPIPE | Errno::ETIMEDOUT | Errno::ENOTCONN) => {
+                return self.disconnected();
+            }
+            // Spurious wake-up or a signal: select will say again.
+            Err(_) => return Flow::Continue,
+        };
+        let mut shown = Vec::with_capacity(n + 16);
+        self.filter
+            .filter(&buf[..n], self.options.colour, &mut shown);
+        // ANCHOR_END: recv_msg
+        if self.out.write_all(&shown).is_err() {
+            return self.output_closed();
+        }
+        self.display_you()
+    }
+
+    /// Read what the user typed and queue it for the server, then the prompt.
+    ///
+    /// Twin of the report's `send_msg(sock)`. The report calls
+    /// `sys.stdin.readline()`, which reads a large block into Python's buffer and
+    /// returns one line: when a pasted block holds several lines, the others stay
+    /// in that buffer, where `select` (which looks at the fd, not the buffer)
+    /// never sees them. Here `read(2)` takes whatever the fd has and all of it is
+    /// sent. At end of stdin (`echo hi | cli ...`) the client leaves.
+    pub fn send_msg(&mut self) -> Flow {
+        let mut buf = [0u8; Constants::RECV_BUFSIZE];
+        // ANCHOR: send_msg
+        match net::read(self.stdin, &mut buf) {
+            Ok(0) => {
+                // End of stdin: finish an unfinished line, then leave (step 5).
+                if self.last_typed != b'\n' {
+                    let _ = self.outbox.push(b"\n");
+                }
+                self.input = Input::Ended;
+                Flow::Continue
+            }
+            Ok(n) => {
+                self.last_typed = buf[n - 1];
+                // The outbox limit cannot be passed: stdin is paused well before it.
+                let _ = self.outbox.push(&buf[..n]);
+                self.display_you()
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => Flow::Continue,
+            // EIO (the terminal went away) and the like: as good as EOF.
+            Err(_) => {
+                self.input = Input::Ended;
+                Flow::Continue
+            }
+        }
+        // ANCHOR_END: send_msg
+    }
+
+    /// Show the `[You]: ` prompt, yellow and bold, and flush stdout.
+    ///
+    /// Twin of the report's `display_you()`.
+    pub fn display_you(&mut self) -> Flow {
+        let prompt = painted(
+            self.options.colour,
+            &[TextColors::YELLOW, TextColors::BOLD],
+            format_args!("{}", Texts::SHOW_YOU),
+        );
+        if self
+            .out
+            .write_all(&prompt)
+            .and_then(|()| self.out.flush())
+            .is_err()
+        {
+            return self.output_closed();
+        }
+        Flow::Continue
+    }
+
+    /// Send what waits; once stdin has ended and all is sent, queue the leave line.
+    fn flush(&mut self) -> Flow {
+        loop {
+            match self.outbox.flush(&self.sock) {
+                Ok(Flushed::All) => {}
+                Ok(Flushed::Blocked) => return Flow::Continue,
+                Err(_) => return self.disconnected(),
+            }
+            if self.input != Input::Ended {
+                return Flow::Continue;
+            }
+            // Everything typed is out: now the leave line, in a send of its own, so
+            // a server that takes one recv for one message (the report's) sees it
+            // alone. Then wait, bounded, for the server to close.
+            let _ = self.outbox.push(b"\n");
+            self.input = Input::Left(Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME));
+        }
+    }
+
+    /// The server closed: print the report's "disconnected" line.
+    fn disconnected(&mut self) -> Flow {
+        let msg = painted(
+            self.options.colour,
+            &[TextColors::RED, TextColors::BOLD],
+            format_args!("{}", Texts::DISCON_MSG),
+        );
+        // The report's `print`: the text and a newline.
+        let _ = self
+            .out
+            .write_all(&msg)
+            .and_then(|()| self.out.write_all(b"\n"));
+        let _ = self.out.flush();
+        Flow::Stop(Exit::Disconnected)
+    }
+
+    /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
+    fn interrupted(&mut self) -> Flow {
+        self.leave_now();
+        let _ = self
+            .out
+            .write_all(Texts::KEY_INTER.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
+        let _ = self.out.flush();
+        Flow::Stop(Exit::Interrupted)
+    }
+
+    /// stdout is gone: nobody can see the room any more, so leave it.
+    fn output_closed(&mut self) -> Flow {
+        self.leave_now();
+        Flow::Stop(Exit::OutputClosed)
+    }
+
+    /// Queue the leave line after what was typed and give it one non-blocking try.
+    /// The socket is closed when the client is dropped.
+    fn leave_now(&mut self) {
+        if self.last_typed != b'\n' {
+            let _ = self.outbox.push(b"\n");
+        }
+        let _ = self.outbox.push(b"\n");
+        let _ = self.outbox.flush(&self.sock);
+    }
+}
+
+/// Whether the client should use colour: stdout is a terminal and `NO_COLOR` is unset.
+pub fn wants_colour(stdout: impl AsFd) -> bool {
+    nix::unistd::isatty(stdout).unwrap_or(false) && !crate::texts::no_color_env()
+}
+
+/// The report's connection error line (red, bold), printed when [`connect`] fails.
+pub fn connect_error_text(colour: bool) -> Vec<u8> {
+    let mut msg = painted(
+        colour,
+        &[TextColors::RED, TextColors::BOLD],
+        format_args!("{}", Texts::CONNECT_ERROR),
+    );
+    msg.push(b'\n');
+    msg
+}

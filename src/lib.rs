@@ -1,0 +1,31 @@
+//! select-chat: a TCP chat room on raw POSIX sockets and `select(2)`, a Rust port
+//! of a student report's Python `srv.py` and `cli.py`, to be read side by side with
+//! it (see `docs/walkthrough.md`).
+//!
+//! # Layout
+//! - [`texts`]: the report's `TextColors`, `Texts` and `Constants`.
+//! - [`net`]: the socket system calls, one small function each (`socket`,
+//!   `setsockopt`, `bind`, `listen`, `accept`, `connect`, `recv`, `send`, `fcntl`...).
+//! - [`select`]: our `select`, the twin of Python's `select.select`.
+//! - [`signals`]: Ctrl+C and `kill` without races (the self-pipe trick).
+//! - [`framing`]: cutting the TCP byte stream back into lines.
+//! - [`sanitize`]: keeping a peer's control bytes off other people's terminals.
+//! - [`outbox`]: bytes waiting for a socket, bounded, sent without blocking.
+//! - [`server`]: `srv.py`'s functions: `run_server`, `connect_client`, `send_all`,
+//!   `recv_and_send_msg`, `make_*_msg`.
+//! - [`client`]: `cli.py`'s functions: `connect`, `run_client`, `recv_msg`,
+//!   `send_msg`, `display_you`.
+//! - [`args`]: the command lines of `srv` and `cli` (`src/bin/`).
+
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod client;
+pub mod framing;
+pub mod net;
+pub mod outbox;
+pub mod sanitize;
+pub mod select;
+pub mod server;
+pub mod signals;
+pub mod texts;

@@ -1,0 +1,330 @@
+//! The socket system calls, one small function each, called through nix.
+//!
+//! Mirrors the report's "Function Explanations" section (`socket`, `setsockopt`,
+//! `bind`, `listen`, `connect`, `accept`, `close`) and adds the calls that a
+//! robust program needs and Python made for us (`fcntl` for non-blocking mode,
+//! `getsockopt(SO_ERROR)` after a non-blocking connect, `getpeername`,
+//! `getsockname`, name resolution). The server and client never call nix's socket
+//! functions but through here, so each call is documented once, in one place.
+//!
+//! Every function returns nix's `Result<_, Errno>`: where C returns -1 and sets
+//! `errno`, nix returns `Err(errno)`. The callers add the context a person can act
+//! on (which address, which step) with [`context`].
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{
+    self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, SockaddrStorage, sockopt,
+};
+
+/// Turn an errno into an `io::Error` whose message says what we were doing.
+///
+/// `context(Errno::EADDRINUSE, "cannot bind 0.0.0.0:7777")` reads
+/// "cannot bind 0.0.0.0:7777: Address already in use".
+pub fn context(errno: Errno, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::Error::from(errno).kind(),
+        format!("{what}: {}", errno.desc()),
+    )
+}
+
+/// Resolve `host` and `port` to the addresses to try, in order.
+///
+/// Python's `bind((host, port))` and `connect((host, port))` resolve names
+/// themselves; nix has no `getaddrinfo`, so we use the standard library's, which
+/// calls `getaddrinfo(3)`. `host` may be an IPv4 address, an IPv6 address (with or
+/// without brackets) or a name such as `localhost`.
+///
+/// # Errors
+/// The resolver's error (unknown name, no network) or, when it returns no
+/// address, `NotFound`.
+///
+/// # References
+/// [getaddrinfo(3)](https://man7.org/linux/man-pages/man3/getaddrinfo.3.html)
+pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve host '{host}': {e}")))?
+            .collect(),
+    };
+    if found.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot resolve host '{host}': no address found"),
+        ));
+    }
+    Ok(found)
+}
+
+/// Create a TCP socket for `addr`'s family: `socket(AF_INET or AF_INET6, SOCK_STREAM, 0)`.
+///
+/// Twin of the report's `socket.socket(socket.AF_INET, socket.SOCK_STREAM)`.
+/// `SOCK_CLOEXEC` keeps the fd from leaking into programs we might start.
+///
+/// # Errors
+/// `EMFILE`/`ENFILE` (out of fds), `EAFNOSUPPORT` (no IPv6 in this kernel).
+///
+/// # References
+/// [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html)
+pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)`: allow `bind` to an address that
+/// still has connections in `TIME_WAIT`, so a restarted server can bind at once.
+///
+/// Twin of the report's `setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)`;
+/// like there, it must come before `bind`.
+///
+/// # References
+/// [setsockopt(2)](https://man7.org/linux/man-pages/man2/setsockopt.2.html),
+/// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
+    socket::setsockopt(fd, sockopt::ReuseAddr, &true)
+}
+
+/// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: let an IPv6 socket bound to `::`
+/// accept IPv4 clients too (they appear as `::ffff:a.b.c.d`). Not in the report,
+/// which is IPv4 only.
+///
+/// # References
+/// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
+pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
+    socket::setsockopt(fd, sockopt::Ipv6V6Only, &false)
+}
+
+/// `bind(fd, addr)`: give the socket its local address.
+///
+/// Twin of the report's `servSock.bind((host, port))`.
+///
+/// # Errors
+/// `EADDRINUSE` (another socket has the port), `EACCES` (port below 1024 without
+/// privilege), `EADDRNOTAVAIL` (the address is not one of this machine's).
+///
+/// # References
+/// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
+pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+}
+
+/// `listen(fd, backlog)`: make the socket passive, with a queue of `backlog`
+/// connections that completed the handshake but were not yet accepted.
+///
+/// Twin of the report's `servSock.listen(Constants.LISTEN_BACKLOG)`.
+///
+/// # Errors
+/// `EADDRINUSE` (another socket listens on the port), `EINVAL` (bad backlog).
+///
+/// # References
+/// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
+pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
+    socket::listen(fd, Backlog::new(backlog)?)
+}
+
+/// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)`: make `recv`, `send`, `accept` and
+/// `connect` on this fd return `EAGAIN`/`EINPROGRESS` instead of waiting.
+///
+/// Not in the report. A select loop must never block anywhere but in `select`:
+/// one blocking `send` to a client that does not read would freeze the room.
+///
+/// # References
+/// [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
+    let fd = fd.as_fd();
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// `accept(fd)`: take the next connection from the listen queue; the new socket
+/// is made non-blocking too (Linux does not copy `O_NONBLOCK` from the listener).
+///
+/// Twin of the report's `servSock.accept()`; the peer's address comes from
+/// [`peer_addr`].
+///
+/// # Errors
+/// `EAGAIN` (the queue is empty: the client went away between `select` and
+/// `accept`), `ECONNABORTED`, `EINTR`, `EMFILE`/`ENFILE` (out of fds: see the
+/// server's spare fd), `ENOBUFS`/`ENOMEM`.
+///
+/// # References
+/// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
+pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
+    let fd = socket::accept(listener)?;
+    set_nonblocking(&fd)?;
+    Ok(fd)
+}
+
+/// `connect(fd, addr)` on a non-blocking socket: start the handshake.
+///
+/// Twin of the report's `sock.connect((host, port))`, which Python runs with the
+/// socket's 2 s timeout. Here the call returns at once, usually with
+/// `EINPROGRESS`; the caller waits for writability in `select` (with the timeout),
+/// then reads the outcome with [`take_socket_error`].
+///
+/// # Errors
+/// `EINPROGRESS` (normal: the handshake has started), `ECONNREFUSED` (possible at
+/// once on loopback), `ENETUNREACH`, `EADDRNOTAVAIL`.
+///
+/// # References
+/// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
+pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
+    socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_ERROR)`: the pending error of the socket, which
+/// is how a non-blocking `connect` reports its outcome. `Ok(None)`: connected.
+///
+/// # References
+/// [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html),
+/// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html) (`EINPROGRESS`)
+pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
+    let code = socket::getsockopt(fd, sockopt::SocketError)?;
+    Ok((code != 0).then(|| Errno::from_raw(code)))
+}
+
+/// `getpeername(fd)`: the address of the other end.
+///
+/// The report calls it on every message, and in its error path on a socket that
+/// may already be dead (which fails with `ENOTCONN` and stops the server). We call
+/// it once, right after `accept`, and keep the answer.
+///
+/// # Errors
+/// `ENOTCONN` (the peer is already gone).
+///
+/// # References
+/// [getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
+pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
+    to_std(&socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())?)
+}
+
+/// `getsockname(fd)`: our own address, e.g. the port the kernel chose for port 0.
+///
+/// # References
+/// [getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
+pub fn local_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
+    to_std(&socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())?)
+}
+
+fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        Ok(SocketAddr::from(*v4))
+    } else if let Some(v6) = addr.as_sockaddr_in6() {
+        Ok(SocketAddr::from(*v6))
+    } else {
+        Err(Errno::EAFNOSUPPORT)
+    }
+}
+
+/// `recv(fd, buf, 0)`: read what has arrived, at most `buf.len()` bytes.
+/// `Ok(0)` means the peer closed its side (end of stream).
+///
+/// Twin of the report's `sock.recv(Constants.RECV_BUFF)`.
+///
+/// # Errors
+/// `EAGAIN` (nothing to read), `EINTR`, `ECONNRESET` (the peer reset the
+/// connection), `ETIMEDOUT`.
+///
+/// # References
+/// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
+pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
+    socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty())
+}
+
+/// `send(fd, buf, MSG_NOSIGNAL)`: hand bytes to the kernel; returns how many it
+/// took, which on a non-blocking socket can be fewer than asked.
+///
+/// Twin of the report's `sock.send(...)`, whose return value (the count sent)
+/// the report ignores. `MSG_NOSIGNAL`: writing to a connection the peer closed
+/// returns `EPIPE` instead of raising `SIGPIPE`, which would kill the process.
+///
+/// # Errors
+/// `EAGAIN` (the socket's send buffer is full), `EINTR`, `EPIPE`, `ECONNRESET`.
+///
+/// # References
+/// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
+    socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)
+}
+
+/// `read(fd, buf)`: read from a file descriptor that is not a socket (stdin).
+///
+/// The twin of the report's `sys.stdin.readline()`, without the buffering that
+/// makes `readline` a poor partner for `select` (see [`crate::client::send_msg`]).
+///
+/// # References
+/// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
+pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
+    nix::unistd::read(fd, buf)
+}
+
+/// `close(fd)`: release the descriptor; for a connected socket, also start the
+/// orderly shutdown (FIN) once the kernel has sent what it holds.
+///
+/// Twin of the report's `sock.close()`. Dropping an `OwnedFd` closes it too; we
+/// call this where the close is part of the story.
+///
+/// # References
+/// [close(2)](https://man7.org/linux/man-pages/man2/close.2.html)
+pub fn close(fd: OwnedFd) -> nix::Result<()> {
+    nix::unistd::close(fd)
+}
+
+/// A peer's address as the report shows it: `ip:port`, or `[ip]:port` for IPv6.
+///
+/// An IPv4 client of a dual-stack server (`::ffff:127.0.0.1`) is shown in its IPv4
+/// form.
+pub fn format_addr(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", v6.port()),
+            None => format!("[{}]:{}", v6.ip(), v6.port()),
+        },
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_formatted_like_the_report() {
+        assert_eq!(
+            format_addr(&"127.0.0.1:5555".parse().unwrap()),
+            "127.0.0.1:5555"
+        );
+        assert_eq!(format_addr(&"[::1]:7".parse().unwrap()), "[::1]:7");
+        assert_eq!(
+            format_addr(&"[::ffff:10.0.0.1]:80".parse().unwrap()),
+            "10.0.0.1:80"
+        );
+    }
+
+    #[test]
+    fn resolve_accepts_literals_with_and_without_brackets() {
+        assert_eq!(resolve("::1", 9).unwrap(), vec!["[::1]:9".parse().unwrap()]);
+        assert_eq!(
+            resolve("[::1]", 9).unwrap(),
+            vec!["[::1]:9".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve("127.0.0.1", 9).unwrap(),
+            vec!["127.0.0.1:9".parse().unwrap()]
+        );
+        assert!(!resolve("localhost", 9).unwrap().is_empty());
+    }
+}

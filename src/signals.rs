@@ -1,0 +1,155 @@
+//! Ctrl+C without races: the self-pipe trick.
+//!
+//! Mirrors the report's `except KeyboardInterrupt:` clauses in `run_server` and
+//! `run_client`. Python turns SIGINT into an exception raised wherever the program
+//! happens to be, even halfway through `send_all`. A C program cannot do much in a
+//! signal handler (only async-signal-safe calls), and a flag set by the handler is
+//! easy to miss: if the signal lands just before `select` starts waiting, `select`
+//! sleeps on and the flag is only seen at the next event.
+//!
+//! The self-pipe trick (D. J. Bernstein) closes that gap. The handler writes one
+//! byte into a non-blocking pipe, and the loop puts the pipe's read end in its
+//! `select` read list. A signal at any moment, before or during the wait, leaves a
+//! byte in the pipe, so `select` returns at once and the loop shuts down cleanly,
+//! between two steps, never in the middle of one.
+//!
+//! Why not `pselect` with a signal mask? It is race-free too, but the mask is per
+//! thread, so a signal can be delivered to another thread (a test harness, say)
+//! that does not wait in `pselect`; the pipe wakes the loop whichever thread ran
+//! the handler, and it works with the plain `select` the report teaches.
+//!
+//! SIGPIPE, raised when writing to a connection the peer closed, is ignored: every
+//! `send` also passes `MSG_NOSIGNAL`, and a console that went away (`srv | head`)
+//! then shows up as an `EPIPE` error instead of killing the process.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use crate::net::context;
+
+/// The write end of the pipe, for the handler; -1 when none is installed.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The last signal caught, for the loop to report.
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The signal handler: record the signal and write one byte to the pipe.
+///
+/// Only async-signal-safe work here: two atomic operations and `write(2)`. errno
+/// is saved and restored, so the interrupted code does not see ours.
+extern "C" fn on_signal(signal: libc::c_int) {
+    let saved = Errno::last_raw();
+    LAST_SIGNAL.store(signal, Ordering::Relaxed);
+    let fd = WAKE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // If the pipe is full a wake-up is already pending; EAGAIN is fine.
+        // SAFETY: write(2) is async-signal-safe, and the buffer is one valid byte.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    }
+    Errno::set_raw(saved);
+}
+
+/// The self-pipe: its read end goes in the `select` read list; it becomes
+/// readable when SIGINT or SIGTERM arrives.
+///
+/// Lifecycle: one per process, made by [`SelfPipe::install`] before the loop
+/// starts and kept until the program exits. A second `install` takes over the
+/// handler's pipe from the first.
+#[derive(Debug)]
+pub struct SelfPipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl SelfPipe {
+    /// Create the pipe, catch SIGINT and SIGTERM, and ignore SIGPIPE.
+    ///
+    /// Steps: 1. `pipe2(O_NONBLOCK | O_CLOEXEC)`; 2. publish the write end to the
+    /// handler; 3. `sigaction` for SIGINT and SIGTERM; 4. `sigaction` SIGPIPE to
+    /// `SIG_IGN`.
+    ///
+    /// # Errors
+    /// `EMFILE` from `pipe2`, `EINVAL` from `sigaction`.
+    ///
+    /// # References
+    /// [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html),
+    /// [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html),
+    /// [signal-safety(7)](https://man7.org/linux/man-pages/man7/signal-safety.7.html)
+    pub fn install() -> io::Result<SelfPipe> {
+        // ANCHOR: self_pipe
+        // 1. Both ends non-blocking: the handler must never block on a full pipe,
+        //    and draining it must stop when it is empty.
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .map_err(|e| context(e, "cannot create the signal pipe"))?;
+        // 2. Tell the handler where to write.
+        WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
+        // 3. Catch SIGINT (Ctrl+C) and SIGTERM (kill). SA_RESTART is left out on
+        //    purpose: a blocked call should return EINTR and let the loop look.
+        let catch = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // 4. Ignore SIGPIPE: a vanished peer becomes an EPIPE error, not death.
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        for (signal, action) in [
+            (Signal::SIGINT, &catch),
+            (Signal::SIGTERM, &catch),
+            (Signal::SIGPIPE, &ignore),
+        ] {
+            // SAFETY: the handler only does async-signal-safe work (see `on_signal`).
+            unsafe { sigaction(signal, action) }
+                .map_err(|e| context(e, format!("cannot handle {signal}")))?;
+        }
+        // ANCHOR_END: self_pipe
+        Ok(SelfPipe { read, write })
+    }
+
+    /// The read end, for the `select` read list.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// Empty the pipe; `true` if a signal (or [`SelfPipe::wake`]) had written to it.
+    ///
+    /// Call it when `select` says the pipe is readable.
+    pub fn take(&self) -> bool {
+        let mut buf = [0u8; 64];
+        let mut woken = false;
+        // Read until EAGAIN: several signals may have left several bytes.
+        while let Ok(1..) = crate::net::read(&self.read, &mut buf) {
+            woken = true;
+        }
+        woken
+    }
+
+    /// The last signal the handler caught, if any.
+    pub fn last_signal() -> Option<Signal> {
+        Signal::try_from(LAST_SIGNAL.load(Ordering::Relaxed)).ok()
+    }
+
+    /// Wake the loop as if a signal had arrived (for tests and embedding: a way to
+    /// stop [`crate::server::run`] from another thread).
+    pub fn wake(&self) -> io::Result<()> {
+        match nix::unistd::write(&self.write, &[0]) {
+            Ok(_) | Err(Errno::EAGAIN) => Ok(()),
+            Err(e) => Err(context(e, "cannot write to the signal pipe")),
+        }
+    }
+}
+
+impl Drop for SelfPipe {
+    fn drop(&mut self) {
+        // Stop the handler from writing to a closed (and maybe reused) fd.
+        let _ = WAKE_FD.compare_exchange(
+            self.write.as_raw_fd(),
+            -1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}

@@ -232,6 +232,19 @@ struct Client {
     leaving: Option<Leave>,
 }
 
+impl Client {
+    /// Send what the kernel will take from the outbox; note whether the socket is
+    /// full, or mark the client to leave if the connection is gone.
+    fn flush(&mut self) {
+        match self.outbox.flush(&self.sock) {
+            Ok(Flushed::All) => self.blocked = false,
+            Ok(Flushed::Blocked) => self.blocked = true,
+            // EPIPE, ECONNRESET: the client is gone.
+            Err(_) => self.leaving = Some(Leave::Error),
+        }
+    }
+}
+
 /// The console (the server's stdout), where the report `print`s every notice.
 ///
 /// Output is buffered and flushed once per turn of the loop. A console that went
@@ -504,6 +517,11 @@ impl<W: Write> Server<'_, W> {
                 // A slow reader: it has let OUTBOX_LIMIT bytes pile up.
                 client.leaving = Some(Leave::Error);
                 client.outbox.clear();
+            } else if client.outbox.len() >= Constants::FLUSH_EARLY && !client.blocked {
+                // A burst (many senders in one turn): hand the kernel what it will
+                // take now rather than at the end of the turn, so only a client
+                // that really does not read can reach the limit.
+                client.flush();
             }
         }
         // ANCHOR_END: send_all
@@ -622,12 +640,7 @@ impl<W: Write> Server<'_, W> {
             if client.blocked && !ready.writable(raw(&client.sock)) {
                 continue;
             }
-            match client.outbox.flush(&client.sock) {
-                Ok(Flushed::All) => client.blocked = false,
-                Ok(Flushed::Blocked) => client.blocked = true,
-                // EPIPE, ECONNRESET: the client is gone.
-                Err(_) => client.leaving = Some(Leave::Error),
-            }
+            client.flush();
         }
         // ANCHOR_END: flush
     }

@@ -90,6 +90,9 @@ impl Constants {
     /// Ours: the most bytes waiting to be sent to one client. A client that stops
     /// reading and lets this much pile up is disconnected (a "slow reader").
     pub const OUTBOX_LIMIT: usize = 1 << 20;
+    /// Ours: an outbox this full is flushed at once instead of at the end of the
+    /// turn (many senders in one turn can queue more than the limit for one reader).
+    pub const FLUSH_EARLY: usize = 1 << 18;
     /// Ours: bytes asked of one `recv` on the server. Larger than `RECV_BUFF` so a
     /// busy client is drained in fewer calls; lines are still cut at `RECV_BUFF`.
     pub const SERVER_RECV_CHUNK: usize = 1 << 16;

@@ -1,0 +1,391 @@
+//! Helpers shared by the integration tests: start the real `srv` binary on a free
+//! loopback port, talk to it with raw sockets, and assert exact bytes, every
+//! blocking read bounded by a time-out.
+//!
+//! The expected texts are written out here by hand, independently of the
+//! library's `make_*_msg` functions, so a change to the wire format fails a test.
+
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const BLUE_BOLD: &str = "\x1b[34m\x1b[1m";
+pub const RED_BOLD: &str = "\x1b[31m\x1b[1m";
+pub const PURPLE_BOLD: &str = "\x1b[35m\x1b[1m";
+pub const ENDC: &str = "\x1b[0m";
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "user" } else { "users" }
+}
+
+/// The connect notice, as the report's `CONN_MSG`.
+pub fn conn_msg(n: usize) -> String {
+    format!(
+        "{BLUE_BOLD}\rConnected to the chat server ({n} {} online)\n{ENDC}",
+        plural(n)
+    )
+}
+
+/// The join notice, as the report's `JOIN_MSG`.
+pub fn join_msg(addr: &str, n: usize) -> String {
+    format!(
+        "{BLUE_BOLD}\r> New user {addr} entered ({n} {} online)\n{ENDC}",
+        plural(n)
+    )
+}
+
+/// The leave notice, as the report's `EXIT_MSG` (0 and 1 both say "user").
+pub fn leave_msg(addr: &str, n: usize) -> String {
+    let noun = if n <= 1 { "user" } else { "users" };
+    format!("{RED_BOLD}\r< The user {addr} left ({n} {noun} online)\n{ENDC}")
+}
+
+/// The leave notice of the report's error path: `make_leave_msg(...) + " (error) "`.
+pub fn error_leave_msg(addr: &str, n: usize) -> String {
+    format!("{} (error) ", leave_msg(addr, n))
+}
+
+/// A relayed line, as the report's `SEND_MSG`.
+pub fn send_msg(addr: &str, text: &str) -> String {
+    format!("{PURPLE_BOLD}\r[{addr}]: {text}\n{ENDC}")
+}
+
+/// What the server says to a connection it cannot take.
+pub fn full_msg() -> String {
+    format!("{RED_BOLD}\r< The server is full, try again later \n{ENDC}")
+}
+
+/// Raise this process's soft RLIMIT_NOFILE to `want` (or the hard limit);
+/// returns the new soft limit. Children inherit it.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+    lim.rlim_cur
+}
+
+/// The real `srv` binary, started on a free loopback port, killed on drop.
+pub struct Srv {
+    child: Child,
+    pub port: u16,
+    pub host: String,
+    console: Arc<Mutex<Vec<u8>>>,
+    stderr: Option<ChildStderr>,
+}
+
+impl Srv {
+    /// `srv 127.0.0.1 0`.
+    pub fn start() -> Srv {
+        Srv::start_with(&["127.0.0.1", "0"], |_| {})
+    }
+
+    /// `srv ARGS...` (ending in a host and port 0), after `setup` on the command.
+    pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Srv {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_srv"));
+        cmd.args(args)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn srv");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = channel();
+        {
+            // Drain the console for the server's whole life, so it never blocks on
+            // a full pipe, and keep it for the assertions.
+            let console = Arc::clone(&console);
+            thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut sent = false;
+                loop {
+                    match stdout.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut c = console.lock().unwrap();
+                            c.extend_from_slice(&buf[..n]);
+                            if !sent && c.contains(&b'\n') {
+                                let _ = tx.send(());
+                                sent = true;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        if rx.recv_timeout(WAIT).is_err() {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("srv did not print its start line; stderr: {err}");
+        }
+        let first = String::from_utf8_lossy(&console.lock().unwrap()).to_string();
+        let port: u16 = first
+            .split("port ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in start line {first:?}"));
+        let host = args[args.len() - 2].to_string();
+        let stderr = child.stderr.take();
+        Srv {
+            child,
+            port,
+            host,
+            console,
+            stderr,
+        }
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        let ip = match self.host.as_str() {
+            "0.0.0.0" => "127.0.0.1",
+            "::" => "::1",
+            h => h,
+        };
+        SocketAddr::new(ip.trim_matches(['[', ']']).parse().expect("ip"), self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Everything the server printed so far.
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until the console contains `text`.
+    #[track_caller]
+    pub fn expect_console(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.console().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "console never showed {text:?}; it has:\n{:?}",
+                self.console()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Wait for the server to exit, within `WAIT`.
+    #[track_caller]
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "srv did not exit");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server is still running.
+    #[track_caller]
+    pub fn assert_alive(&mut self) {
+        assert!(
+            self.child.try_wait().expect("try_wait").is_none(),
+            "srv died; stderr: {}",
+            self.stderr_text()
+        );
+    }
+
+    /// What the server wrote on stderr (only after it exited, or it blocks).
+    pub fn stderr_text(&mut self) -> String {
+        let mut s = String::new();
+        if self.child.try_wait().ok().flatten().is_some() {
+            let _ = self.stderr.take().map(|mut e| e.read_to_string(&mut s));
+        }
+        s
+    }
+
+    /// CPU seconds (user + system) the server has used, from /proc/PID/stat.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+        let after = &stat[stat.rfind(')').expect(")") + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    /// Open fds of the server, from /proc/PID/fd.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw TCP client, as `nc` would be.
+pub struct Peer {
+    pub stream: TcpStream,
+    /// How the server names this client: our local address.
+    pub addr: String,
+}
+
+impl Peer {
+    /// Connect without reading anything.
+    pub fn connect_raw(to: SocketAddr) -> Peer {
+        let stream = TcpStream::connect_timeout(&to, WAIT).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        stream.set_write_timeout(Some(WAIT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        let local = stream.local_addr().expect("local addr");
+        let addr = match local {
+            SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => {
+                format!("[{}]:{}", v6.ip(), v6.port())
+            }
+            SocketAddr::V6(v6) => format!("{}:{}", v6.ip().to_ipv4_mapped().unwrap(), v6.port()),
+            SocketAddr::V4(v4) => v4.to_string(),
+        };
+        Peer { stream, addr }
+    }
+
+    /// Connect and read the connect notice, which must say `users` online.
+    #[track_caller]
+    pub fn join(srv: &Srv, users: usize) -> Peer {
+        let mut p = Peer::connect_raw(srv.addr());
+        p.expect(&conn_msg(users));
+        p
+    }
+
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Read exactly as many bytes as `want` has and compare.
+    #[track_caller]
+    pub fn expect(&mut self, want: &str) {
+        let got = self.read_n(want.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            want,
+            "{} received something else",
+            self.addr
+        );
+    }
+
+    /// Read exactly `n` bytes, within `WAIT`.
+    #[track_caller]
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        let mut have = 0;
+        let deadline = Instant::now() + WAIT;
+        while have < n {
+            match self.stream.read(&mut got[have..]) {
+                Ok(0) => panic!(
+                    "{}: connection closed after {have} of {n} bytes: {:?}",
+                    self.addr,
+                    String::from_utf8_lossy(&got[..have])
+                ),
+                Ok(k) => have += k,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!(
+                    "{}: read failed after {have} of {n} bytes ({e}): {:?}",
+                    self.addr,
+                    String::from_utf8_lossy(&got[..have])
+                ),
+            }
+            assert!(Instant::now() < deadline, "{}: timed out", self.addr);
+        }
+        got
+    }
+
+    /// Nothing arrives for `quiet`.
+    #[track_caller]
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        self.stream.set_read_timeout(Some(quiet)).expect("timeout");
+        let mut buf = [0u8; 4096];
+        match self.stream.read(&mut buf) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok(n) => panic!(
+                "{}: expected silence, got {:?}",
+                self.addr,
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) => panic!("{}: expected silence, got error {e}", self.addr),
+        }
+        self.stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    }
+
+    /// The server closes the connection (EOF or reset), with nothing more before it.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 4096];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            Ok(n) => panic!(
+                "{}: expected close, got {:?}",
+                self.addr,
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) => panic!("{}: expected close, got error {e}", self.addr),
+        }
+    }
+
+    /// Close abruptly: SO_LINGER 0 makes close() send a reset (RST).
+    pub fn reset(self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&self.stream),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+    }
+
+    pub fn half_close(&self) {
+        self.stream.shutdown(Shutdown::Write).expect("shutdown");
+    }
+}
+
+/// Collect everything `stream` sends until it has `len` bytes or `WAIT` passes.
+pub fn read_all_until(rx: &Receiver<Vec<u8>>, len: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < len {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(chunk) => got.extend(chunk),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    got
+}

@@ -275,7 +275,7 @@ fn a_client_that_never_reads_cannot_stall_the_room() {
         let (me, _peer, got) = h.join().expect("talker thread");
         // Every other talker's lines, each sender's in order, each intact; plus,
         // somewhere, the sleeper's error leave.
-        let mut next = vec![0; TALKERS];
+        let mut next = [0; TALKERS];
         for part in got.split('\n').filter(|p| p.contains("]: ")) {
             let (head, body) = part.split_once("]: ").expect("relayed line");
             let s = addrs

@@ -263,7 +263,7 @@ pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
 /// `read(fd, buf)`: read from a file descriptor that is not a socket (stdin).
 ///
 /// The twin of the report's `sys.stdin.readline()`, without the buffering that
-/// makes `readline` a poor partner for `select` (see [`crate::client::send_msg`]).
+/// makes `readline` a poor partner for `select` (see [`crate::client::Client::send_msg`]).
 ///
 /// # References
 /// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)

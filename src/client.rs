@@ -257,12 +257,10 @@ impl<W: Write> Client<'_, W> {
         let n = match net::recv(&self.sock, &mut buf) {
             // Data from the server.
             Ok(n @ 1..) => n,
-            // 0: the server closed. ECONNRESET and friends: it is gone too.
-            Ok(0) | Err(Errno::ECONNRESET | Errno::EPIPE | Errno::ETIMEDOUT | Errno::ENOTCONN) => {
-                return self.disconnected();
-            }
             // Spurious wake-up or a signal: select will say again.
-            Err(_) => return Flow::Continue,
+            Err(Errno::EAGAIN | Errno::EINTR) => return Flow::Continue,
+            // 0: the server closed. ECONNRESET, ETIMEDOUT...: it is gone.
+            Ok(0) | Err(_) => return self.disconnected(),
         };
         let mut shown = Vec::with_capacity(n + 16);
         self.filter
@@ -313,6 +311,7 @@ impl<W: Write> Client<'_, W> {
     /// Show the `[You]: ` prompt, yellow and bold, and flush stdout.
     ///
     /// Twin of the report's `display_you()`.
+    // ANCHOR: display_you
     pub fn display_you(&mut self) -> Flow {
         let prompt = painted(
             self.options.colour,
@@ -329,8 +328,10 @@ impl<W: Write> Client<'_, W> {
         }
         Flow::Continue
     }
+    // ANCHOR_END: display_you
 
     /// Send what waits; once stdin has ended and all is sent, queue the leave line.
+    // ANCHOR: client_flush
     fn flush(&mut self) -> Flow {
         loop {
             match self.outbox.flush(&self.sock) {
@@ -348,6 +349,7 @@ impl<W: Write> Client<'_, W> {
             self.input = Input::Left(Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME));
         }
     }
+    // ANCHOR_END: client_flush
 
     /// The server closed: print the report's "disconnected" line.
     fn disconnected(&mut self) -> Flow {
@@ -384,6 +386,7 @@ impl<W: Write> Client<'_, W> {
 
     /// Queue the leave line after what was typed and give it one non-blocking try.
     /// The socket is closed when the client is dropped.
+    // ANCHOR: leave_now
     fn leave_now(&mut self) {
         if self.last_typed != b'\n' {
             let _ = self.outbox.push(b"\n");
@@ -391,6 +394,7 @@ impl<W: Write> Client<'_, W> {
         let _ = self.outbox.push(b"\n");
         let _ = self.outbox.flush(&self.sock);
     }
+    // ANCHOR_END: leave_now
 }
 
 /// Whether the client should use colour: stdout is a terminal and `NO_COLOR` is unset.

@@ -27,9 +27,11 @@ impl Line<'_> {
     ///
     /// The report compares the received data with `"\n"`. We also accept `"\r\n"`,
     /// which is what `telnet` (and `nc -C`) send for Enter.
+    // ANCHOR: is_leave
     pub fn is_leave(&self) -> bool {
         self.whole && (self.bytes.is_empty() || self.bytes == b"\r")
     }
+    // ANCHOR_END: is_leave
 }
 
 /// Per-client buffer that reassembles lines from the chunks `recv` returns.

@@ -45,6 +45,7 @@ pub fn context(errno: Errno, what: impl std::fmt::Display) -> io::Error {
 ///
 /// # References
 /// [getaddrinfo(3)](https://man7.org/linux/man-pages/man3/getaddrinfo.3.html)
+// ANCHOR: resolve
 pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     let bare = host
         .strip_prefix('[')
@@ -65,6 +66,7 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     }
     Ok(found)
 }
+// ANCHOR_END: resolve
 
 /// Create a TCP socket for `addr`'s family: `socket(AF_INET or AF_INET6, SOCK_STREAM, 0)`.
 ///
@@ -76,6 +78,7 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 ///
 /// # References
 /// [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html)
+// ANCHOR: socket
 pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
@@ -83,6 +86,7 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
     };
     socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
 }
+// ANCHOR_END: socket
 
 /// `setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)`: allow `bind` to an address that
 /// still has connections in `TIME_WAIT`, so a restarted server can bind at once.
@@ -93,9 +97,11 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
 /// # References
 /// [setsockopt(2)](https://man7.org/linux/man-pages/man2/setsockopt.2.html),
 /// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
+// ANCHOR: set_reuse_addr
 pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
     socket::setsockopt(fd, sockopt::ReuseAddr, &true)
 }
+// ANCHOR_END: set_reuse_addr
 
 /// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: let an IPv6 socket bound to `::`
 /// accept IPv4 clients too (they appear as `::ffff:a.b.c.d`). Not in the report,
@@ -103,9 +109,11 @@ pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
 ///
 /// # References
 /// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
+// ANCHOR: set_dual_stack
 pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
     socket::setsockopt(fd, sockopt::Ipv6V6Only, &false)
 }
+// ANCHOR_END: set_dual_stack
 
 /// `bind(fd, addr)`: give the socket its local address.
 ///
@@ -117,9 +125,11 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 ///
 /// # References
 /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
+// ANCHOR: bind
 pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
 }
+// ANCHOR_END: bind
 
 /// `listen(fd, backlog)`: make the socket passive, with a queue of `backlog`
 /// connections that completed the handshake but were not yet accepted.
@@ -131,9 +141,11 @@ pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 ///
 /// # References
 /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
+// ANCHOR: listen
 pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
     socket::listen(fd, Backlog::new(backlog)?)
 }
+// ANCHOR_END: listen
 
 /// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)`: make `recv`, `send`, `accept` and
 /// `connect` on this fd return `EAGAIN`/`EINPROGRESS` instead of waiting.
@@ -143,11 +155,13 @@ pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
 ///
 /// # References
 /// [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+// ANCHOR: set_nonblocking
 pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
     let fd = fd.as_fd();
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
 }
+// ANCHOR_END: set_nonblocking
 
 /// `accept(fd)`: take the next connection from the listen queue; the new socket
 /// is made non-blocking too (Linux does not copy `O_NONBLOCK` from the listener).
@@ -162,11 +176,13 @@ pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
 ///
 /// # References
 /// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
+// ANCHOR: accept
 pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
     let fd = socket::accept(listener)?;
     set_nonblocking(&fd)?;
     Ok(fd)
 }
+// ANCHOR_END: accept
 
 /// `connect(fd, addr)` on a non-blocking socket: start the handshake.
 ///
@@ -181,9 +197,11 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
 ///
 /// # References
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
+// ANCHOR: connect
 pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
     socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
 }
+// ANCHOR_END: connect
 
 /// `getsockopt(fd, SOL_SOCKET, SO_ERROR)`: the pending error of the socket, which
 /// is how a non-blocking `connect` reports its outcome. `Ok(None)`: connected.
@@ -191,10 +209,12 @@ pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// # References
 /// [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html),
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html) (`EINPROGRESS`)
+// ANCHOR: take_socket_error
 pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
     let code = socket::getsockopt(fd, sockopt::SocketError)?;
     Ok((code != 0).then(|| Errno::from_raw(code)))
 }
+// ANCHOR_END: take_socket_error
 
 /// `getpeername(fd)`: the address of the other end.
 ///
@@ -207,17 +227,21 @@ pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
 ///
 /// # References
 /// [getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
+// ANCHOR: peer_addr
 pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
     to_std(&socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())?)
 }
+// ANCHOR_END: peer_addr
 
 /// `getsockname(fd)`: our own address, e.g. the port the kernel chose for port 0.
 ///
 /// # References
 /// [getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
+// ANCHOR: local_addr
 pub fn local_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
     to_std(&socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())?)
 }
+// ANCHOR_END: local_addr
 
 fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
     if let Some(v4) = addr.as_sockaddr_in() {
@@ -240,9 +264,11 @@ fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
 ///
 /// # References
 /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
+// ANCHOR: recv
 pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
     socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty())
 }
+// ANCHOR_END: recv
 
 /// `send(fd, buf, MSG_NOSIGNAL)`: hand bytes to the kernel; returns how many it
 /// took, which on a non-blocking socket can be fewer than asked.
@@ -256,9 +282,11 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
 ///
 /// # References
 /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+// ANCHOR: send
 pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
     socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)
 }
+// ANCHOR_END: send
 
 /// `read(fd, buf)`: read from a file descriptor that is not a socket (stdin).
 ///
@@ -267,9 +295,11 @@ pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
 ///
 /// # References
 /// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
+// ANCHOR: read
 pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
     nix::unistd::read(fd, buf)
 }
+// ANCHOR_END: read
 
 /// `close(fd)`: release the descriptor; for a connected socket, also start the
 /// orderly shutdown (FIN) once the kernel has sent what it holds.
@@ -279,14 +309,17 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
 ///
 /// # References
 /// [close(2)](https://man7.org/linux/man-pages/man2/close.2.html)
+// ANCHOR: close
 pub fn close(fd: OwnedFd) -> nix::Result<()> {
     nix::unistd::close(fd)
 }
+// ANCHOR_END: close
 
 /// A peer's address as the report shows it: `ip:port`, or `[ip]:port` for IPv6.
 ///
 /// An IPv4 client of a dual-stack server (`::ffff:127.0.0.1`) is shown in its IPv4
 /// form.
+// ANCHOR: format_addr
 pub fn format_addr(addr: &SocketAddr) -> String {
     match addr {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
@@ -296,6 +329,7 @@ pub fn format_addr(addr: &SocketAddr) -> String {
         SocketAddr::V4(v4) => v4.to_string(),
     }
 }
+// ANCHOR_END: format_addr
 
 #[cfg(test)]
 mod tests {

@@ -46,7 +46,7 @@ pub struct Outbox {
 }
 
 /// Capacity kept by an empty outbox; larger buffers are given back after a burst.
-const KEEP_CAPACITY: usize = 64 * 1024;
+const KEEP_CAPACITY: usize = 8 * 1024;
 
 impl Outbox {
     /// An empty outbox that holds at most `limit` bytes.
@@ -89,6 +89,7 @@ impl Outbox {
     /// # Errors
     /// The errno of `send`: `EPIPE` or `ECONNRESET` when the peer is gone. `EAGAIN`
     /// is not an error here but [`Flushed::Blocked`].
+    // ANCHOR: outbox_flush
     pub fn flush(&mut self, fd: &OwnedFd) -> nix::Result<Flushed> {
         while !self.is_empty() {
             match net::send(fd, &self.buf[self.start..]) {
@@ -111,6 +112,7 @@ impl Outbox {
         self.clear();
         Ok(Flushed::All)
     }
+    // ANCHOR_END: outbox_flush
 
     /// Forget everything waiting, and give back a large buffer.
     pub fn clear(&mut self) {

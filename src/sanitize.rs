@@ -19,6 +19,7 @@
 ///
 /// `Some(Escape::Caret(c))` for C0 controls and DEL (`^[`, `^M`, `^?`), and
 /// `Some(Escape::Code(u))` for C1 controls and invisible formatting characters.
+// ANCHOR: escape_for
 fn escape_for(c: char) -> Option<Escape> {
     match c {
         '\t' => None,
@@ -38,6 +39,7 @@ fn escape_for(c: char) -> Option<Escape> {
         _ => None,
     }
 }
+// ANCHOR_END: escape_for
 
 enum Escape {
     Caret(u8),

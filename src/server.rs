@@ -58,6 +58,7 @@ fn users_text(n: usize) -> &'static str {
 ///
 /// Twin of the report's `make_conn_msg(connList)`, which counts
 /// `len(connList) - NUM_SERVER`; we pass the count of clients directly.
+// ANCHOR: make_conn_msg
 pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
     painted(
         colour,
@@ -68,11 +69,13 @@ pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
         ),
     )
 }
+// ANCHOR_END: make_conn_msg
 
 /// The notice sent to everyone else when `addr` joins:
 /// `\r> New user ADDR entered (N users online)\n` in blue and bold.
 ///
 /// Twin of the report's `make_join_msg(ip, port, connList)`.
+// ANCHOR: make_join_msg
 pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
     painted(
         colour,
@@ -83,6 +86,7 @@ pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
         ),
     )
 }
+// ANCHOR_END: make_join_msg
 
 /// The notice sent to the others when `addr` leaves:
 /// `\r< The user ADDR left (N users online)\n` in red and bold, N counting those
@@ -91,6 +95,7 @@ pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
 /// Twin of the report's `make_leave_msg(ip, port, connList)`, which subtracts
 /// `NUM_LEAVING_CLIENT` and says "user" for both 0 and 1; the report's error path
 /// adds `" (error) "` to its result, so the suffix comes after `ENDC`.
+// ANCHOR: make_leave_msg
 pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Vec<u8> {
     let noun = if users <= 1 {
         Texts::USER
@@ -107,6 +112,7 @@ pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Ve
     }
     msg
 }
+// ANCHOR_END: make_leave_msg
 
 /// Append to `out` a relayed chat line: `\r[ADDR]: text\n` in purple and bold.
 ///
@@ -399,7 +405,8 @@ impl<W: Write> Server<'_, W> {
         }
         // 3. Every readable client: receive and relay.
         for i in 0..watched {
-            if ready.readable(raw(&self.conn_list[i].sock)) {
+            let client = &self.conn_list[i];
+            if client.leaving.is_none() && ready.readable(raw(&client.sock)) {
                 self.recv_and_send_msg(i);
             }
         }
@@ -560,14 +567,13 @@ impl<W: Write> Server<'_, W> {
         // follows it is not relayed); any other is formatted once into the batch.
         let mut quit = false;
         let mut on_line = |line: Line<'_>| {
-            if quit {
-            } else if line.is_leave() {
+            if quit || line.is_leave() {
                 quit = true;
-            } else {
-                let start = batch.len();
-                make_send_msg(batch, &client.addr, line.bytes, colour);
-                console.print(&batch[start..]);
+                return;
             }
+            let start = batch.len();
+            make_send_msg(batch, &client.addr, line.bytes, colour);
+            console.print(&batch[start..]);
         };
         let broken = match net::recv(&client.sock, recv_buf) {
             // End of stream: the client closed its side. Relay an unfinished last
@@ -606,6 +612,7 @@ impl<W: Write> Server<'_, W> {
     /// `sock.close()`) with its leave notice, done here at the end of a turn so no
     /// loop over the clients ever sees the list change under it. The count in each
     /// notice is the number still inside after that client left.
+    // ANCHOR: reap
     pub fn reap(&mut self) {
         while let Some(i) = self.conn_list.iter().position(|c| c.leaving.is_some()) {
             let mut client = self.conn_list.remove(i);
@@ -625,6 +632,7 @@ impl<W: Write> Server<'_, W> {
             self.console.print(&msg);
         }
     }
+    // ANCHOR_END: reap
 
     /// Send from every outbox that has something waiting and a socket that can
     /// take it (not in the report, which sends at once on blocking sockets).
@@ -648,6 +656,7 @@ impl<W: Write> Server<'_, W> {
     /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
     /// each client one last non-blocking try at its outbox, close every socket and
     /// the listener, and print the report's `KeyboardInterrupt` line.
+    // ANCHOR: close_all
     fn close_all(&mut self) {
         for mut client in self.conn_list.drain(..) {
             let _ = client.outbox.flush(&client.sock);
@@ -656,6 +665,7 @@ impl<W: Write> Server<'_, W> {
         self.console.print(Texts::KEY_INTER.as_bytes());
         self.console.flush();
     }
+    // ANCHOR_END: close_all
 }
 
 fn raw(fd: &impl AsFd) -> std::os::fd::RawFd {

@@ -41,6 +41,7 @@ static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 ///
 /// Only async-signal-safe work here: two atomic operations and `write(2)`. errno
 /// is saved and restored, so the interrupted code does not see ours.
+// ANCHOR: on_signal
 extern "C" fn on_signal(signal: libc::c_int) {
     let saved = Errno::last_raw();
     LAST_SIGNAL.store(signal, Ordering::Relaxed);
@@ -52,6 +53,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
     Errno::set_raw(saved);
 }
+// ANCHOR_END: on_signal
 
 /// The self-pipe: its read end goes in the `select` read list; it becomes
 /// readable when SIGINT or SIGTERM arrives.

@@ -1,0 +1,288 @@
+//! The docs cannot drift from the code.
+//!
+//! `docs/walkthrough.md` quotes code by named regions of the source, marked as in
+//! the Rust Book with `// ANCHOR: name` and `// ANCHOR_END: name`. Each quote is
+//! announced by a comment line `<!-- excerpt: src/FILE.rs#name -->` followed by a
+//! fenced code block. These tests check that every quote is identical to its
+//! region (other anchor lines removed, common indentation removed), that every
+//! region named exists, that every relative link in the docs and the README
+//! points at a file (and heading) that exists, and that every system call the
+//! source makes through nix is named in the walkthrough.
+//!
+//! After changing quoted code, regenerate the quotes with
+//! `UPDATE_EXCERPTS=1 cargo test --test walkthrough`, then read the prose around them.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const MARK: &str = "<!-- excerpt: ";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The lines between `// ANCHOR: name` and `// ANCHOR_END: name` in `file`, without
+/// other anchor lines, dedented; `None` if there is no such region.
+fn region(file: &Path, name: &str) -> Option<String> {
+    let text = fs::read_to_string(file).ok()?;
+    let start = format!("// ANCHOR: {name}");
+    let end = format!("// ANCHOR_END: {name}");
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t == start {
+            inside = true;
+        } else if t == end {
+            return Some(dedent(&lines));
+        } else if inside && !t.starts_with("// ANCHOR") {
+            lines.push(line);
+        }
+    }
+    None
+}
+
+fn dedent(lines: &[&str]) -> String {
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(l.get(indent..).unwrap_or("").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// One quote in a document: where it is, what it names, what it shows.
+struct Excerpt {
+    /// Byte range of the fenced block's body in the document.
+    body: std::ops::Range<usize>,
+    file: String,
+    name: String,
+}
+
+fn excerpts(doc: &str) -> Vec<Excerpt> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = doc[from..].find(MARK) {
+        let at = from + at;
+        let line_end = doc[at..]
+            .find('\n')
+            .map(|i| at + i)
+            .expect("excerpt line ends");
+        let spec = doc[at + MARK.len()..line_end]
+            .trim_end_matches("-->")
+            .trim();
+        let (file, name) = spec
+            .split_once('#')
+            .unwrap_or_else(|| panic!("excerpt {spec:?} needs FILE#NAME"));
+        let fence_start = line_end + 1;
+        assert!(
+            doc[fence_start..].starts_with("```"),
+            "excerpt {spec} must be followed by a code fence"
+        );
+        let body_start = fence_start + doc[fence_start..].find('\n').expect("fence line") + 1;
+        let body_end = body_start + doc[body_start..].find("```").expect("closing fence");
+        found.push(Excerpt {
+            body: body_start..body_end,
+            file: file.to_string(),
+            name: name.to_string(),
+        });
+        from = body_end;
+    }
+    found
+}
+
+fn docs() -> Vec<PathBuf> {
+    let mut files = vec![root().join("README.md")];
+    for entry in fs::read_dir(root().join("docs")).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Every quote matches its region (or, with UPDATE_EXCERPTS=1, is rewritten to).
+#[test]
+fn every_excerpt_matches_its_source_region() {
+    let update = std::env::var_os("UPDATE_EXCERPTS").is_some();
+    let mut problems = Vec::new();
+    for path in docs() {
+        let original = fs::read_to_string(&path).expect("read doc");
+        let mut doc = original.clone();
+        let list = excerpts(&doc);
+        for ex in list.iter().rev() {
+            let Some(want) = region(&root().join(&ex.file), &ex.name) else {
+                problems.push(format!(
+                    "{}: no region '{}' in {}",
+                    path.display(),
+                    ex.name,
+                    ex.file
+                ));
+                continue;
+            };
+            if doc[ex.body.clone()] != want {
+                if update {
+                    doc.replace_range(ex.body.clone(), &want);
+                } else {
+                    problems.push(format!(
+                        "{}: excerpt {}#{} differs from the source",
+                        path.display(),
+                        ex.file,
+                        ex.name
+                    ));
+                }
+            }
+        }
+        if update && doc != original {
+            fs::write(&path, doc).expect("write doc");
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n(run `UPDATE_EXCERPTS=1 cargo test --test walkthrough` and reread the prose)",
+        problems.join("\n")
+    );
+}
+
+/// The walkthrough quotes code at all, and quotes each function the issue names.
+#[test]
+fn the_walkthrough_quotes_the_reports_functions() {
+    let doc = fs::read_to_string(root().join("docs/walkthrough.md")).expect("walkthrough");
+    let named: BTreeSet<String> = excerpts(&doc)
+        .into_iter()
+        .map(|e| format!("{}#{}", e.file, e.name))
+        .collect();
+    for want in [
+        "src/server.rs#run_server",
+        "src/server.rs#accept",
+        "src/server.rs#send_all",
+        "src/server.rs#recv",
+        "src/server.rs#make_conn_msg",
+        "src/server.rs#make_join_msg",
+        "src/server.rs#make_leave_msg",
+        "src/client.rs#connect",
+        "src/client.rs#run_client",
+        "src/client.rs#recv_msg",
+        "src/client.rs#send_msg",
+        "src/client.rs#display_you",
+        "src/select.rs#build_sets",
+        "src/select.rs#call_select",
+    ] {
+        assert!(
+            named.contains(want),
+            "the walkthrough does not quote {want}"
+        );
+    }
+}
+
+/// GitHub's heading anchor for a Markdown heading.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn headings(doc: &str) -> BTreeSet<String> {
+    let mut in_code = false;
+    let mut out = BTreeSet::new();
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            out.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every relative link `[text](path)` or `[text](path#heading)` resolves.
+#[test]
+fn every_relative_link_resolves() {
+    let mut problems = Vec::new();
+    for path in docs() {
+        let doc = fs::read_to_string(&path).expect("read doc");
+        let dir = path.parent().expect("dir");
+        let mut rest = doc.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (file, frag) = target.split_once('#').unwrap_or((target, ""));
+            let file_path = if file.is_empty() {
+                path.clone()
+            } else {
+                dir.join(file)
+            };
+            if !file_path.exists() {
+                problems.push(format!("{}: link to missing {target}", path.display()));
+                continue;
+            }
+            if !frag.is_empty() && file_path.extension().is_some_and(|e| e == "md") {
+                let text = fs::read_to_string(&file_path).expect("read target");
+                if !headings(&text).contains(frag) {
+                    problems.push(format!("{}: no heading #{frag} in {file}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every system call the source makes through nix is named (in backticks) in the
+/// walkthrough's section on system calls.
+#[test]
+fn every_system_call_in_the_source_is_explained() {
+    let doc = fs::read_to_string(root().join("docs/walkthrough.md")).expect("walkthrough");
+    let mut calls = BTreeSet::new();
+    for entry in fs::read_dir(root().join("src")).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).expect("read");
+        // `socket::bind(`, `nix::unistd::read(`, `nix::sys::select::select(`...
+        for module in ["socket::", "unistd::", "select::", "fcntl::", "signal::"] {
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(module) {
+                rest = &rest[at + module.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                if !name.is_empty() && rest[name.len()..].starts_with('(') {
+                    calls.insert(name);
+                }
+            }
+        }
+        // Calls imported by name.
+        for name in ["fcntl(", "sigaction(", "open(", "select("] {
+            if text.contains(name) {
+                calls.insert(name.trim_end_matches('(').to_string());
+            }
+        }
+    }
+    assert!(calls.len() >= 15, "found too few calls: {calls:?}");
+    let missing: Vec<_> = calls
+        .iter()
+        .filter(|c| !doc.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "system calls not explained in the walkthrough: {missing:?}"
+    );
+}

@@ -36,6 +36,16 @@ impl Line<'_> {
 
 /// Per-client buffer that reassembles lines from the chunks `recv` returns.
 ///
+/// ```
+/// use select_chat::framing::LineFramer;
+/// let mut framer = LineFramer::new(4096);
+/// let mut lines = Vec::new();
+/// // Two recvs: one line split in two, then another line.
+/// framer.feed(b"hel", |l| lines.push(l.bytes.to_vec()));
+/// framer.feed(b"lo\nworld\n", |l| lines.push(l.bytes.to_vec()));
+/// assert_eq!(lines, [b"hello".to_vec(), b"world".to_vec()]);
+/// ```
+///
 /// Lifecycle: created empty when the client is accepted, fed after every `recv`,
 /// dropped with the client. Between calls it holds at most `max` bytes: the start
 /// of a line whose `\n` has not arrived yet.

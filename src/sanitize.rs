@@ -69,6 +69,12 @@ fn push_escaped(out: &mut Vec<u8>, s: &str) {
 /// `decode('utf-8')` would raise instead and drop the client); trailing white space
 /// is stripped (the report's `rstrip()`, which also removes telnet's `\r`); then
 /// every control or invisible formatting character is escaped.
+///
+/// ```
+/// let mut out = Vec::new();
+/// select_chat::sanitize::sanitize_line(&mut out, b"\x1b[2Jhi\r");
+/// assert_eq!(out, b"^[[2Jhi");
+/// ```
 pub fn sanitize_line(out: &mut Vec<u8>, line: &[u8]) {
     let text = String::from_utf8_lossy(line);
     push_escaped(out, text.trim_end());

@@ -671,3 +671,63 @@ impl<W: Write> Server<'_, W> {
 fn raw(fd: &impl AsFd) -> std::os::fd::RawFd {
     std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_and_join_notices_use_user_for_one_only() {
+        assert_eq!(
+            make_conn_msg(1, false),
+            b"\rConnected to the chat server (1 user online)\n"
+        );
+        assert_eq!(
+            make_conn_msg(2, false),
+            b"\rConnected to the chat server (2 users online)\n"
+        );
+        assert_eq!(
+            make_join_msg("1.2.3.4:5", 1, false),
+            b"\r> New user 1.2.3.4:5 entered (1 user online)\n"
+        );
+        assert_eq!(
+            make_join_msg("[::1]:5", 3, false),
+            b"\r> New user [::1]:5 entered (3 users online)\n"
+        );
+    }
+
+    #[test]
+    fn leave_notices_say_user_for_zero_and_one_and_error_goes_after_the_colours() {
+        assert_eq!(
+            make_leave_msg("a:1", 0, false, false),
+            b"\r< The user a:1 left (0 user online)\n"
+        );
+        assert_eq!(
+            make_leave_msg("a:1", 1, false, false),
+            b"\r< The user a:1 left (1 user online)\n"
+        );
+        assert_eq!(
+            make_leave_msg("a:1", 2, false, false),
+            b"\r< The user a:1 left (2 users online)\n"
+        );
+        assert_eq!(
+            make_leave_msg("a:1", 2, true, true),
+            b"\x1b[31m\x1b[1m\r< The user a:1 left (2 users online)\n\x1b[0m (error) "
+        );
+    }
+
+    #[test]
+    fn relayed_lines_are_stripped_sanitised_and_coloured() {
+        let mut out = Vec::new();
+        make_send_msg(&mut out, "a:1", b"hi \x1b[2J\r", true);
+        assert_eq!(out, b"\x1b[35m\x1b[1m\r[a:1]: hi ^[[2J\n\x1b[0m");
+    }
+
+    #[test]
+    fn start_line_is_green_with_a_newline() {
+        assert_eq!(
+            make_start_msg(7777, true),
+            b"\x1b[32mChat Server started on port 7777\x1b[0m\n"
+        );
+    }
+}

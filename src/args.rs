@@ -27,11 +27,13 @@ pub struct Args {
     pub port: u16,
     /// `--no-color`: plain text, as with `NO_COLOR`.
     pub no_color: bool,
+    /// `--trace`: print every system call on stderr (see [`crate::trace`]).
+    pub trace: bool,
 }
 
 /// The usage line of `prog`.
 pub fn usage(prog: &str) -> String {
-    format!("usage: {prog} [--no-color] <host> <port>")
+    format!("usage: {prog} [--no-color] [--trace] <host> <port>")
 }
 
 /// Parse the arguments after the program name. `port_zero` says whether port 0
@@ -43,6 +45,7 @@ pub fn usage(prog: &str) -> String {
 pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Result<Command, String> {
     let mut positional = Vec::new();
     let mut no_color = false;
+    let mut trace = false;
     let mut options_done = false;
     for arg in args {
         let arg = arg
@@ -52,6 +55,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Resul
             "--help" | "-h" if !options_done => return Ok(Command::Help),
             "--version" | "-V" if !options_done => return Ok(Command::Version),
             "--no-color" | "--no-colour" if !options_done => no_color = true,
+            "--trace" if !options_done => trace = true,
             "--" if !options_done => options_done = true,
             a if a.starts_with('-') && a.len() > 1 && !options_done => {
                 return Err(format!("unknown option '{a}'"));
@@ -80,6 +84,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Resul
         host,
         port,
         no_color,
+        trace,
     }))
 }
 
@@ -97,14 +102,19 @@ mod tests {
             host: "::1".into(),
             port: 7777,
             no_color: false,
+            trace: false,
         });
         assert_eq!(p(&["::1", "7777"], false), Ok(want));
         let want = Command::Run(Args {
             host: "0.0.0.0".into(),
             port: 0,
             no_color: true,
+            trace: true,
         });
-        assert_eq!(p(&["--no-color", "0.0.0.0", "0"], true), Ok(want));
+        assert_eq!(
+            p(&["--no-color", "--trace", "0.0.0.0", "0"], true),
+            Ok(want)
+        );
     }
 
     #[test]

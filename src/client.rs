@@ -179,11 +179,14 @@ pub fn run(
         options,
         out,
     };
-    loop {
+    let exit = loop {
         if let Flow::Stop(exit) = client.run_client()? {
-            return Ok(exit);
+            break exit;
         }
-    }
+    };
+    // The report's `connSock.close()`; a dropped OwnedFd would close it silently.
+    let _ = net::close(client.sock);
+    Ok(exit)
 }
 
 impl<W: Write> Client<'_, W> {
@@ -399,7 +402,7 @@ impl<W: Write> Client<'_, W> {
 
 /// Whether the client should use colour: stdout is a terminal and `NO_COLOR` is unset.
 pub fn wants_colour(stdout: impl AsFd) -> bool {
-    nix::unistd::isatty(stdout).unwrap_or(false) && !crate::texts::no_color_env()
+    net::isatty(stdout) && !crate::texts::no_color_env()
 }
 
 /// The report's connection error line (red, bold), printed when [`connect`] fails.

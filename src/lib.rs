@@ -15,6 +15,7 @@
 //!   `recv_and_send_msg`, `make_*_msg`.
 //! - [`client`]: `cli.py`'s functions: `connect`, `run_client`, `recv_msg`,
 //!   `send_msg`, `display_you`.
+//! - [`trace`]: `--trace`, one line on stderr per system call.
 //! - [`args`]: the command lines of `srv` and `cli` (`src/bin/`).
 
 #![deny(missing_docs)]
@@ -29,3 +30,4 @@ pub mod select;
 pub mod server;
 pub mod signals;
 pub mod texts;
+pub mod trace;

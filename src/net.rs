@@ -11,12 +11,16 @@
 //! `errno`, nix returns `Err(errno)`. The callers add the context a person can act
 //! on (which address, which step) with [`context`].
 
+use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+use nix::sys::stat::Mode;
+
+use crate::trace;
 use nix::sys::socket::{
     self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, SockaddrStorage, sockopt,
 };
@@ -28,8 +32,18 @@ use nix::sys::socket::{
 pub fn context(errno: Errno, what: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::Error::from(errno).kind(),
-        format!("{what}: {}", errno.desc()),
+        format!("{what}: {}", strerror(errno)),
     )
+}
+
+/// The C library's description of an errno, as `strerror(3)` and `perror(3)` give
+/// it: "Resource temporarily unavailable" for `EAGAIN`.
+pub fn strerror(errno: Errno) -> String {
+    let text = io::Error::from(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 /// Resolve `host` and `port` to the addresses to try, in order.
@@ -84,7 +98,20 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+    let result = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None);
+    if trace::on() {
+        let name = if addr.is_ipv4() {
+            "AF_INET"
+        } else {
+            "AF_INET6"
+        };
+        trace::done(
+            format_args!("socket({name}, SOCK_STREAM)"),
+            &result,
+            show_fd,
+        );
+    }
+    result
 }
 // ANCHOR_END: socket
 
@@ -99,7 +126,18 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
 /// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 // ANCHOR: set_reuse_addr
 pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::ReuseAddr, &true)
+    let result = socket::setsockopt(fd, sockopt::ReuseAddr, &true);
+    if trace::on() {
+        trace::done(
+            format_args!(
+                "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
+                fd.as_raw_fd()
+            ),
+            &result,
+            show_zero,
+        );
+    }
+    result
 }
 // ANCHOR_END: set_reuse_addr
 
@@ -111,7 +149,18 @@ pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
 /// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
 // ANCHOR: set_dual_stack
 pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::Ipv6V6Only, &false)
+    let result = socket::setsockopt(fd, sockopt::Ipv6V6Only, &false);
+    if trace::on() {
+        trace::done(
+            format_args!(
+                "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
+                fd.as_raw_fd()
+            ),
+            &result,
+            show_zero,
+        );
+    }
+    result
 }
 // ANCHOR_END: set_dual_stack
 
@@ -127,7 +176,15 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
 // ANCHOR: bind
 pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+    let result = socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr));
+    if trace::on() {
+        trace::done(
+            format_args!("bind({}, {})", fd.as_raw_fd(), format_addr(addr)),
+            &result,
+            show_zero,
+        );
+    }
+    result
 }
 // ANCHOR_END: bind
 
@@ -143,7 +200,15 @@ pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
 // ANCHOR: listen
 pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
-    socket::listen(fd, Backlog::new(backlog)?)
+    let result = Backlog::new(backlog).and_then(|b| socket::listen(fd, b));
+    if trace::on() {
+        trace::done(
+            format_args!("listen({}, {backlog})", fd.as_raw_fd()),
+            &result,
+            show_zero,
+        );
+    }
+    result
 }
 // ANCHOR_END: listen
 
@@ -158,8 +223,20 @@ pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
 // ANCHOR: set_nonblocking
 pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
     let fd = fd.as_fd();
-    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+    let got = fcntl(fd, FcntlArg::F_GETFL);
+    if trace::on() {
+        let call = format_args!("fcntl({}, F_GETFL)", fd.as_raw_fd());
+        trace::done(call, &got, |&f, out| show_flags(f, out));
+    }
+    let flags = OFlag::from_bits_retain(got?) | OFlag::O_NONBLOCK;
+    let result = fcntl(fd, FcntlArg::F_SETFL(flags)).map(drop);
+    if trace::on() {
+        let mut shown = String::new();
+        show_flags(flags.bits(), &mut shown);
+        let call = format_args!("fcntl({}, F_SETFL, {shown})", fd.as_raw_fd());
+        trace::done(call, &result, show_zero);
+    }
+    result
 }
 // ANCHOR_END: set_nonblocking
 
@@ -178,7 +255,15 @@ pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
 /// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
 // ANCHOR: accept
 pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
-    let fd = socket::accept(listener)?;
+    let result = socket::accept(listener);
+    if trace::on() {
+        trace::done(
+            format_args!("accept({})", listener.as_raw_fd()),
+            &result,
+            show_fd,
+        );
+    }
+    let fd = result?;
     set_nonblocking(&fd)?;
     Ok(fd)
 }
@@ -199,7 +284,15 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
 // ANCHOR: connect
 pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+    let result = socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr));
+    if trace::on() {
+        trace::done(
+            format_args!("connect({}, {})", fd.as_raw_fd(), format_addr(addr)),
+            &result,
+            show_zero,
+        );
+    }
+    result
 }
 // ANCHOR_END: connect
 
@@ -211,7 +304,20 @@ pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html) (`EINPROGRESS`)
 // ANCHOR: take_socket_error
 pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
-    let code = socket::getsockopt(fd, sockopt::SocketError)?;
+    let result = socket::getsockopt(fd, sockopt::SocketError);
+    if trace::on() {
+        trace::done(
+            format_args!("getsockopt({}, SOL_SOCKET, SO_ERROR)", fd.as_raw_fd()),
+            &result,
+            |code, out| {
+                let _ = match code {
+                    0 => write!(out, "0  error=0"),
+                    c => write!(out, "0  error={:?}", Errno::from_raw(*c)),
+                };
+            },
+        );
+    }
+    let code = result?;
     Ok((code != 0).then(|| Errno::from_raw(code)))
 }
 // ANCHOR_END: take_socket_error
@@ -229,7 +335,15 @@ pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
 /// [getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
 // ANCHOR: peer_addr
 pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    to_std(&socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())?)
+    let result = socket::getpeername::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a));
+    if trace::on() {
+        trace::done(
+            format_args!("getpeername({})", fd.as_raw_fd()),
+            &result,
+            show_addr,
+        );
+    }
+    result
 }
 // ANCHOR_END: peer_addr
 
@@ -239,7 +353,15 @@ pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
 /// [getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
 // ANCHOR: local_addr
 pub fn local_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    to_std(&socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())?)
+    let result = socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a));
+    if trace::on() {
+        trace::done(
+            format_args!("getsockname({})", fd.as_raw_fd()),
+            &result,
+            show_addr,
+        );
+    }
+    result
 }
 // ANCHOR_END: local_addr
 
@@ -266,7 +388,15 @@ fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
 /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
 // ANCHOR: recv
 pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
-    socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty())
+    let result = socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty());
+    if trace::on() {
+        trace::done(
+            format_args!("recv({}, {})", fd.as_raw_fd(), buf.len()),
+            &result,
+            |&n, out| show_data(n, &buf[..n], out),
+        );
+    }
+    result
 }
 // ANCHOR_END: recv
 
@@ -284,7 +414,19 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
 /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
 // ANCHOR: send
 pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
-    socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)
+    let result = socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL);
+    if trace::on() {
+        trace::done(
+            format_args!(
+                "send({}, {} bytes, MSG_NOSIGNAL)",
+                fd.as_raw_fd(),
+                buf.len()
+            ),
+            &result,
+            |&n, out| show_data(n, &buf[..n], out),
+        );
+    }
+    result
 }
 // ANCHOR_END: send
 
@@ -297,7 +439,16 @@ pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
 /// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
 // ANCHOR: read
 pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
-    nix::unistd::read(fd, buf)
+    let raw = fd.as_fd().as_raw_fd();
+    let result = nix::unistd::read(fd, buf);
+    if trace::on() {
+        trace::done(
+            format_args!("read({raw}, {})", buf.len()),
+            &result,
+            |&n, out| show_data(n, &buf[..n], out),
+        );
+    }
+    result
 }
 // ANCHOR_END: read
 
@@ -311,10 +462,149 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
 /// [close(2)](https://man7.org/linux/man-pages/man2/close.2.html)
 // ANCHOR: close
 pub fn close(fd: OwnedFd) -> nix::Result<()> {
-    nix::unistd::close(fd)
+    let raw = fd.as_raw_fd();
+    let result = nix::unistd::close(fd);
+    if trace::on() {
+        trace::done(format_args!("close({raw})"), &result, show_zero);
+    }
+    result
 }
 // ANCHOR_END: close
 
+/// `write(fd, buf)`: write to a file descriptor that is not a socket (stdout).
+///
+/// # Errors
+/// `EPIPE` (the reader of a pipe went away; SIGPIPE is ignored), `EINTR`, `EIO`.
+///
+/// # References
+/// [write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
+// ANCHOR: write
+pub fn write(fd: impl AsFd, buf: &[u8]) -> nix::Result<usize> {
+    let raw = fd.as_fd().as_raw_fd();
+    let result = nix::unistd::write(fd, buf);
+    if trace::on() {
+        trace::done(
+            format_args!("write({raw}, {} bytes)", buf.len()),
+            &result,
+            |&n, out| show_data(n, &buf[..n], out),
+        );
+    }
+    result
+}
+// ANCHOR_END: write
+
+/// `open("/dev/null", O_RDONLY | O_CLOEXEC)`: an fd held in reserve by the server,
+/// to be freed when `accept` fails with `EMFILE` (see `Server::connect_client`).
+///
+/// # References
+/// [open(2)](https://man7.org/linux/man-pages/man2/open.2.html)
+pub fn open_dev_null() -> nix::Result<OwnedFd> {
+    let result = open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    if trace::on() {
+        trace::done(
+            format_args!("open(\"/dev/null\", O_RDONLY|O_CLOEXEC)"),
+            &result,
+            show_fd,
+        );
+    }
+    result
+}
+
+/// `isatty(fd)`: whether `fd` is a terminal (the client's colour choice).
+///
+/// # References
+/// [isatty(3)](https://man7.org/linux/man-pages/man3/isatty.3.html)
+pub fn isatty(fd: impl AsFd) -> bool {
+    let raw = fd.as_fd().as_raw_fd();
+    let result = nix::unistd::isatty(fd);
+    if trace::on() {
+        trace::done(format_args!("isatty({raw})"), &result, |&t, out| {
+            out.push_str(if t { "1" } else { "0" })
+        });
+    }
+    result.unwrap_or(false)
+}
+
+/// An `io::Write` over a raw fd (stdout), whose every `write` goes through
+/// [`write`], so the consoles' output shows in the trace like every other call.
+#[derive(Debug)]
+pub struct FdWriter<'a>(pub BorrowedFd<'a>);
+
+impl FdWriter<'static> {
+    /// The process's stdout (fd 1).
+    pub fn stdout() -> Self {
+        // SAFETY: fd 1 is open for the whole life of the process (the binaries
+        // never close it).
+        FdWriter(unsafe { BorrowedFd::borrow_raw(1) })
+    }
+}
+
+impl io::Write for FdWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match write(self.0, buf) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Trace helper: file status flags by name (`O_RDWR|O_NONBLOCK`).
+fn show_flags(bits: i32, out: &mut String) {
+    out.push_str(match bits & libc::O_ACCMODE {
+        libc::O_RDONLY => "O_RDONLY",
+        libc::O_WRONLY => "O_WRONLY",
+        _ => "O_RDWR",
+    });
+    let mut rest = bits & !libc::O_ACCMODE;
+    for (bit, name) in [
+        (libc::O_NONBLOCK, "O_NONBLOCK"),
+        (libc::O_APPEND, "O_APPEND"),
+    ] {
+        if rest & bit != 0 {
+            out.push('|');
+            out.push_str(name);
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        let _ = write!(out, "|{rest:#o}");
+    }
+}
+
+/// Trace helper: a call that returns 0 on success.
+fn show_zero(_: &(), out: &mut String) {
+    out.push('0');
+}
+
+/// Trace helper: a call that returns a new fd.
+fn show_fd(fd: &OwnedFd, out: &mut String) {
+    let _ = write!(out, "{}", fd.as_raw_fd());
+}
+
+/// Trace helper: an address.
+fn show_addr(addr: &SocketAddr, out: &mut String) {
+    let _ = write!(out, "0  {}", format_addr(addr));
+}
+
+/// Trace helper: a byte count and a preview of the bytes.
+fn show_data(n: usize, data: &[u8], out: &mut String) {
+    let _ = write!(out, "{n}");
+    if n > 0 {
+        out.push_str("  ");
+        trace::preview(out, data);
+    }
+}
 /// A peer's address as the report shows it: `ip:port`, or `[ip]:port` for IPv6.
 ///
 /// An IPv4 client of a dual-stack server (`::ffff:127.0.0.1`) is shown in its IPv4

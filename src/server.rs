@@ -22,8 +22,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode;
 
 use crate::framing::{Line, LineFramer};
 use crate::net::{self, context, format_addr};
@@ -311,12 +309,7 @@ pub struct Server<'p, W: Write> {
 
 /// Open `/dev/null` to hold an fd in reserve for `EMFILE`.
 fn open_spare() -> Option<OwnedFd> {
-    open(
-        "/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
+    net::open_dev_null().ok()
 }
 
 /// Run the chat server on `listener` until SIGINT or SIGTERM: the report's `main()`
@@ -363,6 +356,10 @@ pub fn run(
     };
     server.close_all();
     // ANCHOR_END: main_loop
+    let _ = net::close(server.listener);
+    if let Some(spare) = server.spare {
+        let _ = net::close(spare);
+    }
     result
 }
 
@@ -440,7 +437,7 @@ impl<W: Write> Server<'_, W> {
                 Err(e @ (Errno::EMFILE | Errno::ENFILE)) => return self.refuse_with_spare(e),
                 // ENOBUFS, ENOMEM, or worse: say so and try again next turn.
                 Err(e) => {
-                    eprintln!("srv: accept: {}", e.desc());
+                    eprintln!("srv: accept: {}", net::strerror(e));
                     return;
                 }
             };
@@ -489,13 +486,13 @@ impl<W: Write> Server<'_, W> {
                     let addr = net::peer_addr(&sock)
                         .map(|a| format_addr(&a))
                         .unwrap_or_default();
-                    self.turn_away(sock, &addr, errno.desc());
+                    self.turn_away(sock, &addr, &net::strerror(errno));
                 }
                 self.spare = open_spare();
             }
             // No spare (it could not be reopened): nothing frees the queue, so log it.
             // The loop goes on; the next accept will try again.
-            None => eprintln!("srv: accept: {} (no spare fd)", errno.desc()),
+            None => eprintln!("srv: accept: {} (no spare fd)", net::strerror(errno)),
         }
     }
 

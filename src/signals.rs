@@ -31,6 +31,8 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::net::context;
+use crate::trace;
+use std::fmt::Write as _;
 
 /// The write end of the pipe, for the handler; -1 when none is installed.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
@@ -85,8 +87,17 @@ impl SelfPipe {
         // ANCHOR: self_pipe
         // 1. Both ends non-blocking: the handler must never block on a full pipe,
         //    and draining it must stop when it is empty.
-        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-            .map_err(|e| context(e, "cannot create the signal pipe"))?;
+        let piped = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC);
+        if trace::on() {
+            trace::done(
+                format_args!("pipe2(O_NONBLOCK|O_CLOEXEC)"),
+                &piped,
+                |(r, w), out| {
+                    let _ = write!(out, "0  [{}, {}]", r.as_raw_fd(), w.as_raw_fd());
+                },
+            );
+        }
+        let (read, write) = piped.map_err(|e| context(e, "cannot create the signal pipe"))?;
         // 2. Tell the handler where to write.
         WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
         // 3. Catch SIGINT (Ctrl+C) and SIGTERM (kill). SA_RESTART is left out on
@@ -104,8 +115,20 @@ impl SelfPipe {
             (Signal::SIGPIPE, &ignore),
         ] {
             // SAFETY: the handler only does async-signal-safe work (see `on_signal`).
-            unsafe { sigaction(signal, action) }
-                .map_err(|e| context(e, format!("cannot handle {signal}")))?;
+            let done = unsafe { sigaction(signal, action) };
+            if trace::on() {
+                let how = if signal == Signal::SIGPIPE {
+                    "SIG_IGN"
+                } else {
+                    "on_signal"
+                };
+                trace::done(
+                    format_args!("sigaction({signal}, {how})"),
+                    &done,
+                    |_, out| out.push('0'),
+                );
+            }
+            done.map_err(|e| context(e, format!("cannot handle {signal}")))?;
         }
         // ANCHOR_END: self_pipe
         Ok(SelfPipe { read, write })

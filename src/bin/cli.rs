@@ -7,13 +7,15 @@
 //! Thin on purpose: parse the arguments, [`select_chat::client::connect`], then
 //! [`select_chat::client::run`].
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use select_chat::args::{self, Command};
 use select_chat::client::{self, Options};
+use select_chat::net::FdWriter;
 use select_chat::signals::SelfPipe;
+use select_chat::trace;
 
 const ABOUT: &str = "\
 Chat client for srv (or the report's srv.py). Lines you type go to everyone else;
@@ -21,6 +23,7 @@ an empty line, Ctrl+D or Ctrl+C leaves.
 
 Options:
   --no-color    plain text (also when NO_COLOR is set or stdout is not a terminal)
+  --trace       print every system call on stderr (also SELECT_CHAT_TRACE=1)
   -h, --help    show this help
   -V, --version show the version";
 
@@ -40,14 +43,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stdout = io::stdout();
-    let colour = !args.no_color && client::wants_colour(stdout.as_fd());
+    if args.trace {
+        trace::enable(true);
+    } else {
+        trace::enable_from_env();
+    }
+    let mut stdout = BufWriter::new(FdWriter::stdout());
+    let colour = !args.no_color && client::wants_colour(stdout.get_ref().0);
     let sock = match client::connect(&args.host, args.port) {
         Ok(sock) => sock,
         Err(e) => {
             // The report's line on stdout; the reason, for a person, on stderr.
-            let _ = stdout.lock().write_all(&client::connect_error_text(colour));
-            let _ = stdout.lock().flush();
+            let _ = stdout.write_all(&client::connect_error_text(colour));
+            let _ = stdout.flush();
             eprintln!("cli: {e}");
             return ExitCode::FAILURE;
         }
@@ -60,13 +68,7 @@ fn main() -> ExitCode {
         }
     };
     let stdin = io::stdin();
-    match client::run(
-        sock,
-        stdin.as_fd(),
-        &pipe,
-        Options { colour },
-        stdout.lock(),
-    ) {
+    match client::run(sock, stdin.as_fd(), &pipe, Options { colour }, stdout) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cli: {e}");

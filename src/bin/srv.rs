@@ -7,13 +7,15 @@
 //! Thin on purpose: parse the arguments, open the listener, hand it to
 //! [`select_chat::server::run`].
 
-use std::io::{self, BufWriter, Write};
+use std::io::BufWriter;
 use std::process::ExitCode;
 
 use select_chat::args::{self, Command};
+use select_chat::net::FdWriter;
 use select_chat::server::{self, Options};
 use select_chat::signals::SelfPipe;
 use select_chat::texts::no_color_env;
+use select_chat::trace;
 
 const ABOUT: &str = "\
 A TCP chat room on select(2): relays each line a client sends to every other client.
@@ -21,6 +23,7 @@ Clients: cli, nc or telnet. An empty line leaves the room. Port 0 picks a free p
 
 Options:
   --no-color    send and print plain text (also when NO_COLOR is set)
+  --trace       print every system call on stderr (also SELECT_CHAT_TRACE=1)
   -h, --help    show this help
   -V, --version show the version";
 
@@ -40,6 +43,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.trace {
+        trace::enable(true);
+    } else {
+        trace::enable_from_env();
+    }
     let options = Options {
         colour: !args.no_color && !no_color_env(),
     };
@@ -57,11 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let console = BufWriter::new(io::stdout().lock());
+    let console = BufWriter::new(FdWriter::stdout());
     match server::run(listener, &pipe, options, console) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = io::stdout().flush();
             eprintln!("srv: {e}");
             ExitCode::FAILURE
         }

@@ -1,0 +1,167 @@
+//! `--trace`: one line on stderr for every system call, as it is made.
+//!
+//! Not in the report. A student reading the report has to imagine what `select`
+//! returns and when `accept` fires; with `srv --trace` or `cli --trace` (or
+//! `SELECT_CHAT_TRACE=1` in the environment) they can watch it, in a form close to
+//! `strace(1)` but in the program's own terms:
+//!
+//! ```text
+//! bind(3, 127.0.0.1:7777) = 0
+//! select(nfds=5, read={3,4}, write={}) = 1  ready: read={3}
+//! recv(7, 65536) = 6  "hello\n"
+//! ```
+//!
+//! Every call goes through one small function in [`crate::net`], [`crate::select`]
+//! or [`crate::signals`], and each of those ends with `if trace::on() { ... }`. When
+//! tracing is off that is one relaxed atomic load and a branch: no formatting, no
+//! allocation. When it is on, each line is formatted into one buffer and written
+//! with a single `write(2)`, so the lines of `srv` and `cli` sharing a terminal do
+//! not cut into each other. The signal handler's own `write` is not traced: a
+//! handler may not format or allocate.
+
+use std::fmt::{self, Write as _};
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+
+static ON: AtomicBool = AtomicBool::new(false);
+static COLOUR: AtomicBool = AtomicBool::new(false);
+
+/// The environment variable that turns tracing on (any value but empty or `0`).
+pub const ENV: &str = "SELECT_CHAT_TRACE";
+
+/// The longest data preview, in bytes of the original data.
+const PREVIEW: usize = 40;
+
+/// Turn tracing on or off. Colour is used when stderr is a terminal and
+/// `NO_COLOR` is not set.
+pub fn enable(on: bool) {
+    COLOUR.store(
+        std::io::stderr().is_terminal() && !crate::texts::no_color_env(),
+        Ordering::Relaxed,
+    );
+    ON.store(on, Ordering::Relaxed);
+}
+
+/// Turn tracing on if `SELECT_CHAT_TRACE` asks for it; `true` if it is on.
+pub fn enable_from_env() -> bool {
+    let wanted = std::env::var_os(ENV).is_some_and(|v| !v.is_empty() && v != "0");
+    if wanted {
+        enable(true);
+    }
+    on()
+}
+
+/// Whether tracing is on: the only cost of tracing when it is off.
+#[inline]
+pub fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Trace a finished call: `call` is its name and arguments, `outcome` its result,
+/// `ok` formats a success value (for example the new fd) and may add detail.
+///
+/// Call only when [`on`] is true.
+pub fn done<T>(
+    call: fmt::Arguments<'_>,
+    outcome: &nix::Result<T>,
+    ok: impl FnOnce(&T, &mut String),
+) {
+    let colour = COLOUR.load(Ordering::Relaxed);
+    let mut line = String::with_capacity(96);
+    if colour {
+        line.push_str("\x1b[2m");
+    }
+    let _ = line.write_fmt(call);
+    match outcome {
+        Ok(value) => {
+            line.push_str(" = ");
+            ok(value, &mut line);
+        }
+        Err(errno) => {
+            if colour {
+                line.push_str("\x1b[0m\x1b[31m");
+            }
+            let _ = write!(line, " = -1 {errno:?} ({})", crate::net::strerror(*errno));
+        }
+    }
+    if colour {
+        line.push_str("\x1b[0m");
+    }
+    line.push('\n');
+    write_line(line.as_bytes());
+}
+
+/// Write one whole line to stderr with as few `write` calls as the kernel allows
+/// (one, for a line this short).
+fn write_line(mut bytes: &[u8]) {
+    let stderr = std::io::stderr();
+    while !bytes.is_empty() {
+        match nix::unistd::write(stderr.as_fd(), bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Append `data` as a short quoted preview: printable ASCII as it is, `\n`, `\r`,
+/// `\t`, `\e` and `\xNN` for the rest, cut after 40 bytes with `...`.
+pub fn preview(out: &mut String, data: &[u8]) {
+    out.push('"');
+    for &b in data.iter().take(PREVIEW) {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x1b => out.push_str("\\e"),
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
+    if data.len() > PREVIEW {
+        out.push_str("...");
+    }
+}
+
+/// Append a set of fds as `{3,4,7}`.
+pub fn fd_set(out: &mut String, fds: impl IntoIterator<Item = i32>) {
+    out.push('{');
+    for (i, fd) in fds.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{fd}");
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_escaped_and_bounded() {
+        let mut s = String::new();
+        preview(&mut s, b"hi\n\x1b[2J\x00\"");
+        assert_eq!(s, r#""hi\n\e[2J\x00\"""#);
+        let mut s = String::new();
+        preview(&mut s, &[b'x'; 100]);
+        assert_eq!(s, format!("\"{}\"...", "x".repeat(40)));
+    }
+
+    #[test]
+    fn fd_sets_are_braced_lists() {
+        let mut s = String::new();
+        fd_set(&mut s, [3, 4, 7]);
+        fd_set(&mut s, []);
+        assert_eq!(s, "{3,4,7}{}");
+    }
+}

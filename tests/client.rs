@@ -60,6 +60,10 @@ struct PtyCli {
 
 impl PtyCli {
     fn start(port: u16, env: &[(&str, &str)]) -> PtyCli {
+        PtyCli::start_args(&["127.0.0.1", &port.to_string()], env)
+    }
+
+    fn start_args(args: &[&str], env: &[(&str, &str)]) -> PtyCli {
         use std::os::unix::process::CommandExt;
         let (mut master, mut slave) = (-1, -1);
         let rc = unsafe {
@@ -75,7 +79,7 @@ impl PtyCli {
         let master = unsafe { std::fs::File::from_raw_fd(master) };
         let slave = unsafe { OwnedFd::from_raw_fd(slave) };
         let mut cmd = cli();
-        cmd.args(["127.0.0.1", &port.to_string()])
+        cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::from(slave.try_clone().expect("dup")))
             .stdout(Stdio::from(slave.try_clone().expect("dup")))
@@ -396,4 +400,31 @@ fn server_start_errors_are_one_clear_line() {
         stderr.contains("Address already in use") && stderr.contains(&port),
         "{stderr}"
     );
+}
+
+/// `--trace` on a terminal: calls dim, errors red; with NO_COLOR, plain.
+#[test]
+fn trace_on_a_terminal_is_coloured_unless_no_color() {
+    let (listener, port) = fake_server();
+    let port = port.to_string();
+    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &port], &[]);
+    let _conn = accept(&listener);
+    term.expect_screen("\x1b[2msocket(AF_INET, SOCK_STREAM) = 3\x1b[0m\r\n");
+    drop(term);
+    let (listener, port) = fake_server();
+    let port = port.to_string();
+    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &port], &[("NO_COLOR", "1")]);
+    let _conn = accept(&listener);
+    term.expect_screen("\nsocket(AF_INET, SOCK_STREAM) = 3\r\n");
+    // An error in red: connect on a port nobody listens on says EINPROGRESS (or,
+    // at once, ECONNREFUSED).
+    drop(listener);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+        .to_string();
+    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &closed], &[]);
+    term.expect_screen("\x1b[0m\x1b[31m = -1 E");
 }

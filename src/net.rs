@@ -164,6 +164,32 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 }
 // ANCHOR_END: set_dual_stack
 
+/// `setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1)`: send small segments at once
+/// instead of holding them back (Nagle's algorithm).
+///
+/// Not in the report. Nagle's algorithm keeps a small segment back while an
+/// earlier one is unacknowledged, and the receiver delays its ACK by up to 40 ms:
+/// together they add milliseconds to a chat line. Nagle guards against a program
+/// that sends many tiny pieces; ours gathers everything pending for a client and
+/// sends it in one `send` per turn of the loop, so that risk is gone and only the
+/// delay would remain (see `docs/performance.md` for the measured difference).
+///
+/// # References
+/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
+// ANCHOR: set_nodelay
+pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
+    let result = socket::setsockopt(fd, sockopt::TcpNoDelay, &true);
+    if trace::on() {
+        let call = format_args!(
+            "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
+            fd.as_raw_fd()
+        );
+        trace::done(call, &result, show_zero);
+    }
+    result
+}
+// ANCHOR_END: set_nodelay
+
 /// `bind(fd, addr)`: give the socket its local address.
 ///
 /// Twin of the report's `servSock.bind((host, port))`.
@@ -241,7 +267,8 @@ pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
 // ANCHOR_END: set_nonblocking
 
 /// `accept(fd)`: take the next connection from the listen queue; the new socket
-/// is made non-blocking too (Linux does not copy `O_NONBLOCK` from the listener).
+/// is made non-blocking too (Linux does not copy `O_NONBLOCK` from the listener),
+/// and gets `TCP_NODELAY` (see [`set_nodelay`]).
 ///
 /// Twin of the report's `servSock.accept()`; the peer's address comes from
 /// [`peer_addr`].
@@ -265,6 +292,7 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
     }
     let fd = result?;
     set_nonblocking(&fd)?;
+    set_nodelay(&fd)?;
     Ok(fd)
 }
 // ANCHOR_END: accept

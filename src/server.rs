@@ -20,6 +20,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -249,6 +250,18 @@ impl Client {
     }
 }
 
+/// A client that left politely while output for it was still waiting (a
+/// half-close, `shutdown(SHUT_WR)`, with a backlog). It is out of the room, and
+/// its leave was announced, but its socket stays open until the kernel has taken
+/// the rest of its outbox, a send fails, or `DRAIN_SECONDS` pass. Not in the
+/// report, which closes at once and loses what was not sent.
+#[derive(Debug)]
+struct Draining {
+    sock: OwnedFd,
+    outbox: Outbox,
+    deadline: Instant,
+}
+
 /// The console (the server's stdout), where the report `print`s every notice.
 ///
 /// Output is buffered and flushed once per turn of the loop. A console that went
@@ -296,6 +309,9 @@ pub struct Server<'p, W: Write> {
     /// `conn_list.len()` is the number of users. Clients are added by
     /// `connect_client` and removed only by `reap`.
     conn_list: Vec<Client>,
+    /// Clients that left with output still waiting: written to, never read,
+    /// closed when done (see [`Draining`]).
+    draining: Vec<Draining>,
     /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
     /// it, accept, turn the connection away, and open it again (not in the report).
     spare: Option<OwnedFd>,
@@ -335,6 +351,7 @@ pub fn run(
         listener,
         pipe,
         conn_list: Vec::new(),
+        draining: Vec::new(),
         spare: open_spare(),
         options,
         console: Console {
@@ -384,8 +401,15 @@ impl<W: Write> Server<'_, W> {
             .conn_list
             .iter()
             .filter(|c| !c.outbox.is_empty())
-            .map(|c| c.sock.as_fd());
-        let ready = match select(read_list, write_list, None) {
+            .map(|c| c.sock.as_fd())
+            .chain(self.draining.iter().map(|d| d.sock.as_fd()));
+        // No time-out, as in the report, unless a leaver's output is draining.
+        let timeout = self
+            .draining
+            .iter()
+            .map(|d| d.deadline.saturating_duration_since(Instant::now()))
+            .min();
+        let ready = match select(read_list, write_list, timeout) {
             Ok(ready) => ready,
             // A signal ran its handler: the pipe is readable now; look again.
             Err(SelectError::Interrupted) => return Ok(Flow::Continue),
@@ -411,6 +435,7 @@ impl<W: Write> Server<'_, W> {
         self.reap();
         self.flush_outboxes(&ready);
         self.reap();
+        self.drain(&ready);
         self.console.flush();
         // ANCHOR_END: run_server
         Ok(Flow::Continue)
@@ -614,11 +639,18 @@ impl<W: Write> Server<'_, W> {
         while let Some(i) = self.conn_list.iter().position(|c| c.leaving.is_some()) {
             let mut client = self.conn_list.remove(i);
             let error = client.leaving == Some(Leave::Error);
-            if !error {
-                // A polite leave: one last try to deliver what it was sent.
-                let _ = client.outbox.flush(&client.sock);
+            // A polite leave: deliver what it was sent before closing, if the
+            // kernel takes it now, or later, from the draining list.
+            match client.outbox.flush(&client.sock) {
+                Ok(Flushed::Blocked) if !error => self.draining.push(Draining {
+                    sock: client.sock,
+                    outbox: client.outbox,
+                    deadline: Instant::now() + Duration::from_secs(Constants::DRAIN_SECONDS),
+                }),
+                _ => {
+                    let _ = net::close(client.sock);
+                }
             }
-            let _ = net::close(client.sock);
             let msg = make_leave_msg(
                 &client.addr,
                 self.conn_list.len(),
@@ -650,6 +682,27 @@ impl<W: Write> Server<'_, W> {
         // ANCHOR_END: flush
     }
 
+    /// Send what the kernel takes to the clients that left with output waiting;
+    /// close each once its outbox is empty, a send fails, or its time is up.
+    fn drain(&mut self, ready: &Ready) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.draining.len() {
+            let d = &mut self.draining[i];
+            let done = if ready.writable(raw(&d.sock)) {
+                !matches!(d.outbox.flush(&d.sock), Ok(Flushed::Blocked))
+            } else {
+                false
+            };
+            if done || now >= d.deadline {
+                let d = self.draining.swap_remove(i);
+                let _ = net::close(d.sock);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
     /// each client one last non-blocking try at its outbox, close every socket and
     /// the listener, and print the report's `KeyboardInterrupt` line.
@@ -658,6 +711,10 @@ impl<W: Write> Server<'_, W> {
         for mut client in self.conn_list.drain(..) {
             let _ = client.outbox.flush(&client.sock);
             let _ = net::close(client.sock);
+        }
+        for mut d in self.draining.drain(..) {
+            let _ = d.outbox.flush(&d.sock);
+            let _ = net::close(d.sock);
         }
         self.console.print(Texts::KEY_INTER.as_bytes());
         self.console.flush();

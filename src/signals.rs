@@ -57,6 +57,10 @@ extern "C" fn on_signal(signal: libc::c_int) {
 }
 // ANCHOR_END: on_signal
 
+/// The handler for signals that mean nothing to us: it does nothing, so the
+/// signal's only effect is to interrupt a blocked call with `EINTR`.
+extern "C" fn on_stray(_signal: libc::c_int) {}
+
 /// The self-pipe: its read end goes in the `select` read list; it becomes
 /// readable when SIGINT or SIGTERM arrives.
 ///
@@ -70,11 +74,12 @@ pub struct SelfPipe {
 }
 
 impl SelfPipe {
-    /// Create the pipe, catch SIGINT and SIGTERM, and ignore SIGPIPE.
+    /// Create the pipe, catch SIGINT and SIGTERM, ignore SIGPIPE, and shrug off
+    /// SIGUSR1 and SIGUSR2.
     ///
     /// Steps: 1. `pipe2(O_NONBLOCK | O_CLOEXEC)`; 2. publish the write end to the
     /// handler; 3. `sigaction` for SIGINT and SIGTERM; 4. `sigaction` SIGPIPE to
-    /// `SIG_IGN`.
+    /// `SIG_IGN`; 5. a do-nothing handler for SIGUSR1 and SIGUSR2.
     ///
     /// # Errors
     /// `EMFILE` from `pipe2`, `EINVAL` from `sigaction`.
@@ -109,15 +114,27 @@ impl SelfPipe {
         );
         // 4. Ignore SIGPIPE: a vanished peer becomes an EPIPE error, not death.
         let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // 5. SIGUSR1 and SIGUSR2 would end the process by default; they mean
+        //    nothing here, so a handler that does nothing: a stray `kill -USR1`
+        //    only interrupts select (EINTR), which the loop takes in its stride.
+        let shrug = SigAction::new(
+            SigHandler::Handler(on_stray),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
         for (signal, action) in [
             (Signal::SIGINT, &catch),
             (Signal::SIGTERM, &catch),
             (Signal::SIGPIPE, &ignore),
+            (Signal::SIGUSR1, &shrug),
+            (Signal::SIGUSR2, &shrug),
         ] {
             // SAFETY: the handler only does async-signal-safe work (see `on_signal`).
             let done = unsafe { sigaction(signal, action) };
             if trace::on() {
-                let how = if signal == Signal::SIGPIPE {
+                let how = if matches!(signal, Signal::SIGUSR1 | Signal::SIGUSR2) {
+                    "on_stray"
+                } else if signal == Signal::SIGPIPE {
                     "SIG_IGN"
                 } else {
                     "on_signal"

@@ -96,6 +96,9 @@ impl Constants {
     /// Ours: bytes asked of one `recv` on the server. Larger than `RECV_BUFF` so a
     /// busy client is drained in fewer calls; lines are still cut at `RECV_BUFF`.
     pub const SERVER_RECV_CHUNK: usize = 1 << 16;
+    /// Ours: how long a client that left politely may take to receive what was
+    /// still waiting for it before the server closes it anyway.
+    pub const DRAIN_SECONDS: u64 = 5;
     /// Ours: the most connections accepted in one turn of the loop, so a flood of
     /// connections cannot starve the clients already inside.
     pub const ACCEPT_BATCH: usize = 64;

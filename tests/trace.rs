@@ -64,6 +64,8 @@ fn a_session_traces_every_call_in_order() {
         ("sigaction", "SIGINT"),
         ("sigaction", "SIGTERM"),
         ("sigaction", "SIGPIPE"),
+        ("sigaction", "SIGUSR1"),
+        ("sigaction", "SIGUSR2"),
         ("getsockname", "3"),
         ("open", "\"/dev/null\""),
         ("write", "1"),

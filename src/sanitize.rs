@@ -188,7 +188,9 @@ fn sgr_len(seq: &[u8]) -> Sgr {
         Some(b'[') => {}
         Some(_) => return Sgr::Not,
     }
-    for (i, &b) in seq.iter().enumerate().skip(2).take(MAX_HELD) {
+    // Decide from the first MAX_HELD bytes only, so that the answer is the same
+    // whether the sequence arrives in one chunk or in several (found by fuzzing).
+    for (i, &b) in seq.iter().enumerate().take(MAX_HELD).skip(2) {
         match b {
             b'0'..=b'9' | b';' => {}
             b'm' => return Sgr::Complete(i + 1),
@@ -264,6 +266,17 @@ mod tests {
     fn client_escapes_what_is_not_colour() {
         let got = client(&[b"a\x1b[2Jb\x1b]52;c;eA==\x07c"], true);
         assert_eq!(got, b"a^[[2Jb^[]52;c;eA==^Gc".to_vec());
+    }
+
+    #[test]
+    fn chunking_never_changes_what_the_client_shows() {
+        // Regression input from the fuzzer: an SGR sequence whose `m` falls just
+        // past the hold limit was accepted whole but refused in pieces.
+        let long = [b"\x1b[".as_slice(), &[b'6'; 31], b"mx"].concat();
+        let whole = client(&[&long], false);
+        let pieces: Vec<&[u8]> = long.chunks(3).collect();
+        assert_eq!(client(&pieces, false), whole);
+        assert_eq!(whole, [b"^[[".as_slice(), &[b'6'; 31], b"mx"].concat());
     }
 
     #[test]

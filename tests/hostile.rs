@@ -129,6 +129,7 @@ fn a_hundred_mebibytes_without_newline_keep_memory_bounded() {
     // All but the last unfinished piece (at most 4 KiB) has arrived.
     assert!(ys >= TOTAL - 4096, "only {ys} of {TOTAL} bytes arrived");
     let grew = status_kib(srv.pid(), "VmHWM:").saturating_sub(before);
+    eprintln!("100 MiB without newline: server peak RSS {before} KiB before, grew by {grew} KiB");
     assert!(grew < 32 * 1024, "peak RSS grew by {grew} KiB");
     srv.assert_alive();
 }
@@ -408,6 +409,7 @@ fn a_thousand_cycles_leak_no_fd_and_no_memory() {
     }
     assert_eq!(srv.open_fds(), fds, "fds leaked");
     let grew = status_kib(srv.pid(), "VmRSS:").saturating_sub(rss);
+    eprintln!("1000 cycles: {fds} fds before and after; RSS {rss} KiB before, grew by {grew} KiB");
     assert!(grew < 1024, "RSS grew by {grew} KiB");
     srv.assert_alive();
 }

@@ -558,7 +558,7 @@ pub fn isatty(fd: impl AsFd) -> bool {
 }
 
 /// An `io::Write` over a raw fd (stdout), whose every `write` goes through
-/// [`write`], so the consoles' output shows in the trace like every other call.
+/// [`write()`], so the consoles' output shows in the trace like every other call.
 #[derive(Debug)]
 pub struct FdWriter<'a>(pub BorrowedFd<'a>);
 

@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,27 +20,6 @@ fn cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cli"));
     cmd.env_remove("NO_COLOR");
     cmd
-}
-
-/// Wait for `child` to exit, within `WAIT`; kill it and fail otherwise.
-#[track_caller]
-fn wait_output(mut child: Child) -> Output {
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cli did not exit");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// A scripted server: a listener on a free loopback port.
-fn fake_server() -> (TcpListener, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    (listener, port)
 }
 
 /// Accept the client, with a read time-out on the connection.

@@ -56,15 +56,6 @@ fn bodies<'a>(received: &'a str, addr: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Two clients in a room; the second one is the attacker.
-fn room() -> (Srv, Peer, Peer) {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
-    (srv, a, b)
-}
-
 /// (1) A 1 MiB line with no newline arrives as 4 KiB pieces, in order, nothing lost.
 #[test]
 fn a_one_mebibyte_line_is_relayed_in_pieces() {
@@ -295,13 +286,7 @@ fn half_close_with_pending_output_still_delivers_it() {
         let srv = Srv::start();
         let mut a = Peer::join(&srv, 1);
         // b reads through a tiny receive buffer, and not at all for now.
-        let mut b = {
-            let stream = small_rcvbuf_client(srv.addr());
-            let addr = stream.local_addr().expect("addr").to_string();
-            let mut p = Peer { stream, addr };
-            p.expect(&conn_msg(2));
-            p
-        };
+        let mut b = Peer::join_with_small_rcvbuf(&srv, 2);
         a.expect(&join_msg(&b.addr, 2));
         let line = "z".repeat(4000);
         let mut w = a.stream.try_clone().expect("clone");
@@ -340,43 +325,6 @@ fn half_close_with_pending_output_still_delivers_it() {
         delivered_in_full >= 2,
         "only {delivered_in_full} sizes were delivered in full"
     );
-}
-
-/// A client socket with a 4 KiB receive buffer, connected to `to` (IPv4).
-fn small_rcvbuf_client(to: std::net::SocketAddr) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let std::net::SocketAddr::V4(v4) = to else {
-        panic!("IPv4 only")
-    };
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let size: libc::c_int = 4096;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            4,
-        );
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: v4.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*v4.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let rc = libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        );
-        assert_eq!(rc, 0, "connect");
-        let s = TcpStream::from_raw_fd(fd);
-        s.set_read_timeout(Some(WAIT)).expect("timeout");
-        s
-    }
 }
 
 /// (8) 1,000 connect/disconnect cycles: the server's open fds come back to where
@@ -581,26 +529,6 @@ fn cli_against(port: u16, stdin: std::process::Stdio) -> std::process::Child {
         .expect("spawn cli")
 }
 
-/// Wait (bounded) for a child to exit and collect its output.
-#[track_caller]
-fn finish(mut child: std::process::Child) -> std::process::Output {
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cli did not exit");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn fake_server() -> (std::net::TcpListener, u16) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    (l, port)
-}
-
 /// (11) The server vanishes in the middle of a message: the client shows what
 /// came (a half escape sequence never reaches the terminal), says it was
 /// disconnected, and exits 0.
@@ -613,7 +541,7 @@ fn client_survives_a_server_that_vanishes_mid_message() {
         .expect("send");
     thread::sleep(Duration::from_millis(100));
     drop(conn);
-    let out = finish(child);
+    let out = wait_output(child);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).expect("utf8");
     assert!(
@@ -679,6 +607,6 @@ fn client_with_no_stdin_leaves_politely() {
         .expect("addr")
         .to_string();
     observer.expect(&leave_msg(&addr, 1));
-    let out = finish(child);
+    let out = wait_output(child);
     assert!(out.status.success(), "{out:?}");
 }

@@ -72,10 +72,7 @@ fn empty_line_leaves_and_crlf_is_empty_too() {
 /// three segments is one message.
 #[test]
 fn framing_follows_newlines_not_recv_calls() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (_srv, mut a, mut b) = room();
     b.send(b"one\ntwo\n");
     a.expect(&send_msg(&b.addr, "one"));
     a.expect(&send_msg(&b.addr, "two"));
@@ -91,10 +88,7 @@ fn framing_follows_newlines_not_recv_calls() {
 /// leaves, after those lines are relayed; nothing after it is relayed.
 #[test]
 fn lines_before_the_empty_line_are_relayed_and_after_it_dropped() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (_srv, mut a, mut b) = room();
     b.send(b"last words\n\nghost\n");
     a.expect(&send_msg(&b.addr, "last words"));
     a.expect(&leave_msg(&b.addr, 1));
@@ -106,10 +100,7 @@ fn lines_before_the_empty_line_are_relayed_and_after_it_dropped() {
 /// of empty messages; an unfinished last line is still relayed.
 #[test]
 fn end_of_stream_is_one_leave() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (srv, mut a, mut b) = room();
     b.send(b"bye");
     b.half_close();
     a.expect(&send_msg(&b.addr, "bye"));
@@ -178,10 +169,7 @@ fn vanished_clients_do_not_make_others_miss_messages() {
 /// U+FFFD; nothing can clear or rewrite another terminal.
 #[test]
 fn control_bytes_are_relayed_inert() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (_srv, mut a, mut b) = room();
     b.send(b"\x1b[2J\x1b]0;owned\x07 a\rb\x08 \xff \xe2\x80\xae\n");
     a.expect(&send_msg(
         &b.addr,
@@ -193,10 +181,7 @@ fn control_bytes_are_relayed_inert() {
 /// 4 KiB, nothing lost, and the server holds no more than that per client.
 #[test]
 fn long_lines_are_relayed_in_capped_pieces() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (_srv, mut a, mut b) = room();
     let line: String = (0..10_000)
         .map(|i| (b'a' + (i % 26) as u8) as char)
         .collect();
@@ -216,15 +201,7 @@ fn a_client_that_never_reads_cannot_stall_the_room() {
     let srv = Srv::start();
     // The sleeper joins first and never reads again; a small receive buffer makes
     // its backlog reach the server's outbox sooner.
-    let sleeper = {
-        let sock = socket2_small_rcvbuf(srv.addr());
-        let mut p = common::Peer {
-            addr: sock.local_addr().unwrap().to_string(),
-            stream: sock,
-        };
-        p.expect(&conn_msg(1));
-        p
-    };
+    let sleeper = Peer::join_with_small_rcvbuf(&srv, 1);
     let mut talkers: Vec<Peer> = (0..TALKERS).map(|i| Peer::join(&srv, i + 2)).collect();
     // Drain the join notices: talker i hears talkers i+1.. join.
     for i in 0..TALKERS {
@@ -304,43 +281,6 @@ fn a_client_that_never_reads_cannot_stall_the_room() {
     srv.expect_console(&format!("The user {} left", sleeper.addr));
     srv.expect_console(" (error) ");
     drop(sleeper);
-}
-
-/// A socket with a small receive buffer, connected to `to`.
-fn socket2_small_rcvbuf(to: std::net::SocketAddr) -> std::net::TcpStream {
-    use std::os::fd::FromRawFd;
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let size: libc::c_int = 4096;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            4,
-        );
-        let std::net::SocketAddr::V4(v4) = to else {
-            panic!("IPv4 only")
-        };
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: v4.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*v4.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let rc = libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        );
-        assert_eq!(rc, 0, "connect");
-        let s = std::net::TcpStream::from_raw_fd(fd);
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        s
-    }
 }
 
 /// 50 clients join, then leave in a shuffled order, some by empty line, some by
@@ -508,10 +448,7 @@ fn sigint_and_sigterm_close_everyone_and_exit_zero() {
 /// SIGUSR1 is fatal by default so not that one) does not break the loop.
 #[test]
 fn stray_signals_do_not_break_the_loop() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (srv, mut a, mut b) = room();
     for _ in 0..200 {
         srv.signal(libc::SIGWINCH);
     }

@@ -10,7 +10,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -377,15 +377,92 @@ impl Peer {
     }
 }
 
-/// Collect everything `stream` sends until it has `len` bytes or `WAIT` passes.
-pub fn read_all_until(rx: &Receiver<Vec<u8>>, len: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while got.len() < len {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(chunk) => got.extend(chunk),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-        }
+/// A server with two clients in it, the join notice already read: `(srv, a, b)`.
+pub fn room() -> (Srv, Peer, Peer) {
+    let srv = Srv::start();
+    let mut a = Peer::join(&srv, 1);
+    let b = Peer::join(&srv, 2);
+    a.expect(&join_msg(&b.addr, 2));
+    (srv, a, b)
+}
+
+impl Peer {
+    /// Join with a 4 KiB receive buffer (IPv4 only): a client that, when it stops
+    /// reading, makes the server's output for it pile up sooner.
+    #[track_caller]
+    pub fn join_with_small_rcvbuf(srv: &Srv, users: usize) -> Peer {
+        use std::os::fd::FromRawFd;
+        let SocketAddr::V4(v4) = srv.addr() else {
+            panic!("IPv4 only")
+        };
+        let stream = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket");
+            let size: libc::c_int = 4096;
+            let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                len,
+            );
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let sin_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), sin_len);
+            assert_eq!(rc, 0, "connect");
+            TcpStream::from_raw_fd(fd)
+        };
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        let addr = stream.local_addr().expect("addr").to_string();
+        let mut p = Peer { stream, addr };
+        p.expect(&conn_msg(users));
+        p
     }
-    got
+
+    /// Read a join notice for a client whose address we do not know yet (a `cli`
+    /// child process) and return that address.
+    #[track_caller]
+    pub fn read_join_of_unknown(&mut self, users: usize) -> String {
+        // Every loopback ephemeral address has the same length: 127.0.0.1:NNNNN.
+        let joined =
+            String::from_utf8(self.read_n(join_msg("127.0.0.1:00000", users).len())).expect("utf8");
+        let addr = joined
+            .split("user ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .expect("addr")
+            .to_string();
+        assert_eq!(joined, join_msg(&addr, users));
+        addr
+    }
+}
+
+/// A scripted server: a listener on a free loopback port.
+pub fn fake_server() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// Wait (bounded by `WAIT`) for a child to exit, and collect its output; kill it
+/// and fail if it does not.
+#[track_caller]
+pub fn wait_output(mut child: Child) -> std::process::Output {
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("child did not exit");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
 }

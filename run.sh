@@ -12,7 +12,9 @@ host=${1:-127.0.0.1}
 port=${2:-7777}
 
 cargo build --release --bins
-target/release/srv "$host" "$port" >srv.log 2>&1 &
+# The server gets a session of its own (setsid), so Ctrl+C in this terminal
+# reaches only the client, as it would with the server in another terminal.
+setsid target/release/srv "$host" "$port" >srv.log 2>&1 &
 srv=$!
 trap 'kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true' EXIT
 

@@ -97,15 +97,10 @@ impl PtyCli {
 
     #[track_caller]
     fn expect_screen(&self, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.screen().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {text:?}; it has {:?}",
-                self.screen()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(
+            || format!("screen never showed {text:?}; it has {:?}", self.screen()),
+            || self.screen().contains(text),
+        );
     }
 
     fn type_keys(&mut self, keys: &[u8]) {
@@ -182,21 +177,8 @@ fn no_color_on_a_terminal_is_plain() {
 fn piped_stdin_sends_every_line_then_leaves() {
     let srv = Srv::start();
     let mut observer = Peer::join(&srv, 1);
-    let mut child = cli()
-        .args(["127.0.0.1", &srv.port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cli");
-    let joined = String::from_utf8_lossy(&observer.read_n(join_msg("127.0.0.1:00000", 2).len()))
-        .into_owned();
-    let addr = joined
-        .split("user ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .expect("addr")
-        .to_string();
+    let mut child = spawn_cli(srv.port, Stdio::piped());
+    let addr = observer.read_join_of_unknown(2);
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"first\nsecond\nthird").expect("write");
     drop(stdin);
@@ -259,12 +241,7 @@ fn escape_sequences_from_the_server_are_shown_inert() {
 #[test]
 fn server_going_away_is_reported() {
     let (listener, port) = fake_server();
-    let child = cli()
-        .args(["127.0.0.1", &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn cli");
+    let child = spawn_cli(port, Stdio::piped());
     let conn = accept(&listener);
     drop(conn);
     let out = wait_output(child);
@@ -281,22 +258,9 @@ fn server_going_away_is_reported() {
 fn closed_stdout_leaves_the_room_quietly() {
     let srv = Srv::start();
     let mut observer = Peer::join(&srv, 1);
-    let mut child = cli()
-        .args(["127.0.0.1", &srv.port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cli");
+    let mut child = spawn_cli(srv.port, Stdio::piped());
     drop(child.stdout.take());
-    let joined = String::from_utf8_lossy(&observer.read_n(join_msg("127.0.0.1:00000", 2).len()))
-        .into_owned();
-    let addr = joined
-        .split("user ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .expect("addr")
-        .to_string();
+    let addr = observer.read_join_of_unknown(2);
     observer.expect(&leave_msg(&addr, 1));
     let out = wait_output(child);
     assert!(out.status.success(), "{out:?}");

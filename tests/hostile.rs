@@ -517,25 +517,13 @@ fn a_reader_that_vanishes_mid_write_raises_no_sigpipe() {
     srv.assert_alive();
 }
 
-/// The `cli` binary with stdout and stderr piped, against a scripted server.
-fn cli_against(port: u16, stdin: std::process::Stdio) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_cli"))
-        .args(["127.0.0.1", &port.to_string()])
-        .env_remove("NO_COLOR")
-        .stdin(stdin)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn cli")
-}
-
 /// (11) The server vanishes in the middle of a message: the client shows what
 /// came (a half escape sequence never reaches the terminal), says it was
 /// disconnected, and exits 0.
 #[test]
 fn client_survives_a_server_that_vanishes_mid_message() {
     let (listener, port) = fake_server();
-    let child = cli_against(port, std::process::Stdio::piped());
+    let child = spawn_cli(port, std::process::Stdio::piped());
     let (mut conn, _) = listener.accept().expect("accept");
     conn.write_all(b"\x1b[35m\x1b[1m\r[1.2.3.4:5]: half a mess\x1b[3")
         .expect("send");
@@ -560,7 +548,7 @@ fn client_survives_a_server_that_vanishes_mid_message() {
 #[test]
 fn client_takes_ten_mebibytes_at_once() {
     let (listener, port) = fake_server();
-    let mut child = cli_against(port, std::process::Stdio::piped());
+    let mut child = spawn_cli(port, std::process::Stdio::piped());
     let (mut conn, _) = listener.accept().expect("accept");
     let mut stdout = child.stdout.take().expect("stdout");
     let reader = thread::spawn(move || {
@@ -597,15 +585,8 @@ fn client_takes_ten_mebibytes_at_once() {
 fn client_with_no_stdin_leaves_politely() {
     let srv = Srv::start();
     let mut observer = Peer::join(&srv, 1);
-    let child = cli_against(srv.port, std::process::Stdio::null());
-    let joined =
-        String::from_utf8(observer.read_n(join_msg("127.0.0.1:00000", 2).len())).expect("utf8");
-    let addr = joined
-        .split("user ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .expect("addr")
-        .to_string();
+    let child = spawn_cli(srv.port, std::process::Stdio::null());
+    let addr = observer.read_join_of_unknown(2);
     observer.expect(&leave_msg(&addr, 1));
     let out = wait_output(child);
     assert!(out.status.success(), "{out:?}");

@@ -175,15 +175,15 @@ impl Srv {
     /// Wait until the console contains `text`.
     #[track_caller]
     pub fn expect_console(&self, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.console().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "console never showed {text:?}; it has:\n{:?}",
-                self.console()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(
+            || {
+                format!(
+                    "console never showed {text:?}; it has:\n{:?}",
+                    self.console()
+                )
+            },
+            || self.console().contains(text),
+        );
     }
 
     pub fn signal(&self, sig: i32) {
@@ -377,6 +377,16 @@ impl Peer {
     }
 }
 
+/// Poll `done` every 10 ms until it holds; fail with `why()` after `WAIT`.
+#[track_caller]
+pub fn wait_until(why: impl Fn() -> String, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", why());
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A server with two clients in it, the join notice already read: `(srv, a, b)`.
 pub fn room() -> (Srv, Peer, Peer) {
     let srv = Srv::start();
@@ -443,6 +453,20 @@ impl Peer {
         assert_eq!(joined, join_msg(&addr, users));
         addr
     }
+}
+
+/// The `cli` binary connected to `127.0.0.1:port`, with `stdin` as given and
+/// stdout and stderr piped (so not a terminal: no colour).
+pub fn spawn_cli(port: u16, stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cli"))
+        .args(["127.0.0.1", &port.to_string()])
+        .env_remove("NO_COLOR")
+        .env_remove("SELECT_CHAT_TRACE")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cli")
 }
 
 /// A scripted server: a listener on a free loopback port.

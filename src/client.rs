@@ -69,36 +69,47 @@ pub fn connect(host: &str, port: u16) -> io::Result<OwnedFd> {
     }))
 }
 
-/// Steps 1 to 5 of [`connect`] for one address.
+/// Steps 1 to 5 of [`connect`] for one address. A socket whose connect failed is
+/// closed here, before the next address is tried.
 fn connect_one(addr: &SocketAddr) -> io::Result<OwnedFd> {
-    let shown = format_addr(addr);
-    let failed = |e: Errno| context(e, format_args!("cannot connect to {shown}"));
-    // ANCHOR: connect
+    let failed = |e: Errno| context(e, format_args!("cannot connect to {}", format_addr(addr)));
     let sock = net::socket(addr).map_err(failed)?; // 1.
-    net::set_nonblocking(&sock).map_err(failed)?; // 2.
-    match net::connect(&sock, addr) {
+    match handshake(&sock, addr) {
+        Ok(()) => Ok(sock),
+        Err(e) => {
+            let _ = net::close(sock);
+            Err(failed(e))
+        }
+    }
+}
+
+/// Steps 2 to 5 of [`connect`]: a non-blocking connect, waited for in `select`.
+fn handshake(sock: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
+    // ANCHOR: connect
+    net::set_nonblocking(sock)?; // 2.
+    match net::connect(sock, addr) {
         // 3. Connected at once (it happens on loopback).
-        Ok(()) => return Ok(sock),
+        Ok(()) => return Ok(()),
         // The handshake is under way: wait for it below.
         Err(Errno::EINPROGRESS | Errno::EINTR) => {}
-        Err(e) => return Err(failed(e)),
+        Err(e) => return Err(e),
     }
-    let timeout = Duration::from_secs(Constants::TIMEOUT_TIME);
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME);
     loop {
         // 4. Writable means the handshake is over, one way or the other.
         let left = deadline.saturating_duration_since(Instant::now());
         match select([], [sock.as_fd()], Some(left)) {
             Ok(ready) if ready.count() > 0 => break,
-            Ok(_) => return Err(failed(Errno::ETIMEDOUT)),
+            Ok(_) => return Err(Errno::ETIMEDOUT),
             Err(SelectError::Interrupted) => continue,
-            Err(e) => return Err(e.into()),
+            Err(SelectError::Os(e)) => return Err(e),
+            Err(SelectError::FdTooLarge(_)) => return Err(Errno::EMFILE),
         }
     }
     // 5. Which way: SO_ERROR holds the handshake's outcome.
-    match net::take_socket_error(&sock) {
-        Ok(None) => Ok(sock),
-        Ok(Some(e)) | Err(e) => Err(failed(e)),
+    match net::take_socket_error(sock)? {
+        None => Ok(()),
+        Some(e) => Err(e),
     }
     // ANCHOR_END: connect
 }

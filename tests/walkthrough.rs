@@ -10,7 +10,7 @@
 //! source makes through nix is named in the walkthrough.
 //!
 //! After changing quoted code, regenerate the quotes with
-//! `UPDATE_EXCERPTS=1 cargo test --test walkthrough`, then read the prose around them.
+//! `UPDATE_EXCERPTS=1 cargo test --test walkthrough -- --test-threads=1`, then read the prose around them.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -147,7 +147,7 @@ fn every_excerpt_matches_its_source_region() {
     }
     assert!(
         problems.is_empty(),
-        "{}\n(run `UPDATE_EXCERPTS=1 cargo test --test walkthrough` and reread the prose)",
+        "{}\n(run `UPDATE_EXCERPTS=1 cargo test --test walkthrough -- --test-threads=1` and reread the prose)",
         problems.join("\n")
     );
 }

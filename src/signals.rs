@@ -23,6 +23,7 @@
 //! then shows up as an `EPIPE` error instead of killing the process.
 
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -69,8 +70,10 @@ extern "C" fn on_stray(_signal: libc::c_int) {}
 /// handler's pipe from the first.
 #[derive(Debug)]
 pub struct SelfPipe {
-    read: OwnedFd,
-    write: OwnedFd,
+    // ManuallyDrop: `Drop` closes both ends itself, through `net::close`, so the
+    // closes show in `--trace` like every other call.
+    read: ManuallyDrop<OwnedFd>,
+    write: ManuallyDrop<OwnedFd>,
 }
 
 impl SelfPipe {
@@ -148,7 +151,10 @@ impl SelfPipe {
             done.map_err(|e| context(e, format!("cannot handle {signal}")))?;
         }
         // ANCHOR_END: self_pipe
-        Ok(SelfPipe { read, write })
+        Ok(SelfPipe {
+            read: ManuallyDrop::new(read),
+            write: ManuallyDrop::new(write),
+        })
     }
 
     /// The read end, for the `select` read list.
@@ -163,7 +169,7 @@ impl SelfPipe {
         let mut buf = [0u8; 64];
         let mut woken = false;
         // Read until EAGAIN: several signals may have left several bytes.
-        while let Ok(1..) = crate::net::read(&self.read, &mut buf) {
+        while let Ok(1..) = crate::net::read(&*self.read, &mut buf) {
             woken = true;
         }
         woken
@@ -177,7 +183,7 @@ impl SelfPipe {
     /// Wake the loop as if a signal had arrived (for tests and embedding: a way to
     /// stop [`crate::server::run`] from another thread).
     pub fn wake(&self) -> io::Result<()> {
-        match nix::unistd::write(&self.write, &[0]) {
+        match nix::unistd::write(&*self.write, &[0]) {
             Ok(_) | Err(Errno::EAGAIN) => Ok(()),
             Err(e) => Err(context(e, "cannot write to the signal pipe")),
         }
@@ -193,5 +199,14 @@ impl Drop for SelfPipe {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+        // SAFETY: each field is taken once, here, and never used again.
+        let (read, write) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.read),
+                ManuallyDrop::take(&mut self.write),
+            )
+        };
+        let _ = crate::net::close(read);
+        let _ = crate::net::close(write);
     }
 }

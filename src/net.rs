@@ -292,7 +292,8 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
     }
     let fd = result?;
     set_nonblocking(&fd)?;
-    set_nodelay(&fd)?;
+    // Only latency depends on it: a failure here is no reason to drop the client.
+    let _ = set_nodelay(&fd);
     Ok(fd)
 }
 // ANCHOR_END: accept

@@ -55,6 +55,11 @@ impl PtyCli {
             )
         };
         assert_eq!(rc, 0, "openpty");
+        // openpty does not set close-on-exec: without it, every process another
+        // test starts meanwhile would inherit (and keep open) this terminal.
+        for fd in [master, slave] {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         let master = unsafe { std::fs::File::from_raw_fd(master) };
         let slave = unsafe { OwnedFd::from_raw_fd(slave) };
         let mut cmd = cli();
@@ -261,7 +266,28 @@ fn closed_stdout_leaves_the_room_quietly() {
     let mut child = spawn_cli(srv.port, Stdio::piped());
     drop(child.stdout.take());
     let addr = observer.read_join_of_unknown(2);
-    observer.expect(&leave_msg(&addr, 1));
+    // Another test's child, forked but not yet exec'd, may briefly hold a copy of
+    // the pipe's read end, so the cli's first write can still succeed. Keep
+    // giving it something to print until a write fails and it leaves.
+    observer
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let want = leave_msg(&addr, 1);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + WAIT;
+    while !got.ends_with(want.as_bytes()) {
+        assert!(
+            Instant::now() < deadline,
+            "the cli never left; got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        observer.send(b"anyone reading?\n");
+        if let Ok(n) = observer.stream.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
     let out = wait_output(child);
     assert!(out.status.success(), "{out:?}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));

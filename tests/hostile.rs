@@ -591,3 +591,46 @@ fn client_with_no_stdin_leaves_politely() {
     let out = wait_output(child);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// The server's own console goes away (`srv ... | head -1`): it keeps serving.
+#[test]
+fn server_survives_a_closed_console() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_srv"))
+        .args(["127.0.0.1", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn srv");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while !first.ends_with(b"\n") {
+        assert_eq!(stdout.read(&mut byte).expect("start line"), 1);
+        first.push(byte[0]);
+    }
+    drop(stdout); // like `head -1`
+    let line = String::from_utf8(first).expect("utf8");
+    let port: u16 = line
+        .split("port ")
+        .nth(1)
+        .and_then(|p| p.split('\x1b').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut a = Peer::connect_raw(addr);
+    a.expect(&conn_msg(1));
+    let mut b = Peer::connect_raw(addr);
+    b.expect(&conn_msg(2));
+    a.expect(&join_msg(&b.addr, 2));
+    for i in 0..100 {
+        b.send(format!("console or not {i}\n").as_bytes());
+        a.expect(&send_msg(&b.addr, &format!("console or not {i}")));
+    }
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "srv died with its console"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -30,13 +30,8 @@ fn join_notices_are_the_reports_bytes() {
 /// space stripped, and is printed on the server; the sender gets nothing back.
 #[test]
 fn a_line_is_relayed_to_the_others_only() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    let mut c = Peer::join(&srv, 3);
-    a.expect(&join_msg(&b.addr, 2));
-    a.expect(&join_msg(&c.addr, 3));
-    b.expect(&join_msg(&c.addr, 3));
+    let (srv, peers) = room_of(3);
+    let [mut a, mut b, mut c] = <[Peer; 3]>::try_from(peers).unwrap_or_else(|_| unreachable!());
     b.send(b"hello, room  \t\n");
     a.expect(&send_msg(&b.addr, "hello, room"));
     c.expect(&send_msg(&b.addr, "hello, room"));
@@ -48,13 +43,8 @@ fn a_line_is_relayed_to_the_others_only() {
 /// server closes the connection. "\r\n" (telnet's Enter) counts as empty.
 #[test]
 fn empty_line_leaves_and_crlf_is_empty_too() {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
-    let mut c = Peer::join(&srv, 3);
-    a.expect(&join_msg(&b.addr, 2));
-    a.expect(&join_msg(&c.addr, 3));
-    b.expect(&join_msg(&c.addr, 3));
+    let (srv, peers) = room_of(3);
+    let [mut a, mut b, mut c] = <[Peer; 3]>::try_from(peers).unwrap_or_else(|_| unreachable!());
     c.send(b"\n");
     c.expect_closed();
     a.expect(&leave_msg(&c.addr, 2));

@@ -193,14 +193,7 @@ impl Srv {
     /// Wait for the server to exit, within `WAIT`.
     #[track_caller]
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "srv did not exit");
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_exit(&mut self.child, "srv")
     }
 
     /// The server is still running.
@@ -387,13 +380,51 @@ pub fn wait_until(why: impl Fn() -> String, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Wait (bounded by `WAIT`) for `child` to exit; fail naming `what` otherwise.
+#[track_caller]
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let mut status = None;
+    wait_until(
+        || format!("{what} did not exit"),
+        || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        },
+    );
+    status.expect("exited")
+}
+
+/// A server with `n` clients in it, every join notice already read.
+pub fn room_of(n: usize) -> (Srv, Vec<Peer>) {
+    let srv = Srv::start();
+    let mut peers: Vec<Peer> = Vec::new();
+    for users in 1..=n {
+        let newcomer = Peer::join(&srv, users);
+        for p in &mut peers {
+            p.expect(&join_msg(&newcomer.addr, users));
+        }
+        peers.push(newcomer);
+    }
+    (srv, peers)
+}
+
 /// A server with two clients in it, the join notice already read: `(srv, a, b)`.
 pub fn room() -> (Srv, Peer, Peer) {
-    let srv = Srv::start();
-    let mut a = Peer::join(&srv, 1);
-    let b = Peer::join(&srv, 2);
-    a.expect(&join_msg(&b.addr, 2));
+    let (srv, peers) = room_of(2);
+    let [a, b] = <[Peer; 2]>::try_from(peers).unwrap_or_else(|_| unreachable!());
     (srv, a, b)
+}
+
+/// What a `cli` writing to a pipe printed when the server closed on it: starts
+/// with `head`, ends with the report's disconnect line, and has no colour code.
+#[track_caller]
+pub fn assert_plain_disconnect(stdout: &str, head: &str) {
+    assert!(stdout.starts_with(head), "{stdout:?}");
+    assert!(
+        stdout.ends_with("\r< You have been disconnected \n\n"),
+        "{stdout:?}"
+    );
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
 }
 
 impl Peer {
@@ -480,13 +511,6 @@ pub fn fake_server() -> (std::net::TcpListener, u16) {
 /// and fail if it does not.
 #[track_caller]
 pub fn wait_output(mut child: Child) -> std::process::Output {
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("child did not exit");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_exit(&mut child, "child");
     child.wait_with_output().expect("output")
 }

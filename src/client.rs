@@ -14,7 +14,7 @@
 //!
 //! Entry points: [`connect`], then [`run`].
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use crate::outbox::{Flushed, Outbox};
 use crate::sanitize::TerminalFilter;
 use crate::select::{SelectError, select};
 use crate::signals::SelfPipe;
+use crate::stdio::Output;
 use crate::texts::{Constants, TextColors, Texts, painted};
 
 /// How the client presents itself.
@@ -39,6 +40,11 @@ pub struct Options {
 /// Stop reading stdin while this much typed text waits for the server: the
 /// server is not reading, so more would only pile up here.
 const STDIN_PAUSE: usize = 64 * 1024;
+
+/// Stop reading the server while this much waits for the screen (a terminal
+/// stopped with Ctrl+S, a pipe nobody reads): nothing is dropped, the server's
+/// bytes wait in the kernel, and the server judges us as a reader.
+pub const SCREEN_PAUSE: usize = 64 * 1024;
 
 /// Connect to `host:port` within `Constants::TIMEOUT_TIME` seconds per address.
 ///
@@ -148,7 +154,7 @@ enum Input {
 }
 
 /// The client's state: the report's `connSock` and what a robust client adds.
-pub struct Client<'a, W: Write> {
+pub struct Client<'a> {
     /// The connection (the report's `connSock`).
     sock: OwnedFd,
     /// stdin, read with `read(2)` when `select` says so.
@@ -163,7 +169,8 @@ pub struct Client<'a, W: Write> {
     last_typed: u8,
     input: Input,
     options: Options,
-    out: W,
+    /// stdout, never blocking (see [`crate::stdio`]).
+    out: Output,
 }
 
 /// Chat on `sock` until the server closes, stdin ends, or Ctrl+C: the loop of the
@@ -177,13 +184,13 @@ pub fn run(
     stdin: BorrowedFd<'_>,
     pipe: &SelfPipe,
     options: Options,
-    out: impl Write,
+    out: Output,
 ) -> io::Result<Exit> {
     let mut client = Client {
         sock,
         stdin,
         pipe,
-        outbox: Outbox::new(Constants::OUTBOX_LIMIT),
+        outbox: Outbox::new(),
         filter: TerminalFilter::new(),
         last_typed: b'\n',
         input: Input::Open,
@@ -191,16 +198,22 @@ pub fn run(
         out,
     };
     let exit = loop {
-        if let Flow::Stop(exit) = client.run_client()? {
-            break exit;
+        match client.run_client() {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop(exit)) => break Ok(exit),
+            Err(e) => break Err(e),
         }
     };
+    // What the screen still holds, bounded: a stdout that does not drain must not
+    // keep the client from exiting.
+    client.out.finish(Duration::from_millis(500));
+    crate::stdio::log_finish(Duration::from_millis(250));
     // The report's `connSock.close()`; a dropped OwnedFd would close it silently.
     let _ = net::close(client.sock);
-    Ok(exit)
+    exit
 }
 
-impl<W: Write> Client<'_, W> {
+impl Client<'_> {
     /// One turn of the loop: wait in `select`, then serve whatever is ready.
     ///
     /// Twin of the report's `run_client(connSock)`: `select([sys.stdin, connSock],
@@ -215,10 +228,16 @@ impl<W: Write> Client<'_, W> {
         //    open and the server keeps up. Write list: the connection, if typed
         //    text waits.
         let reading_stdin = self.input == Input::Open && self.outbox.len() < STDIN_PAUSE;
-        let read_list = [self.pipe.fd(), self.sock.as_fd()]
+        let reading_sock = self.out.pending() < SCREEN_PAUSE;
+        let read_list = [self.pipe.fd()]
             .into_iter()
+            .chain(reading_sock.then_some(self.sock.as_fd()))
             .chain(reading_stdin.then_some(self.stdin));
-        let write_list = (!self.outbox.is_empty()).then_some(self.sock.as_fd());
+        let write_list = (!self.outbox.is_empty())
+            .then_some(self.sock.as_fd())
+            .into_iter()
+            .chain(self.out.waiting_fd())
+            .chain(crate::stdio::log_waiting_fd());
         let timeout = match self.input {
             Input::Left(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
             _ => None,
@@ -233,7 +252,8 @@ impl<W: Write> Client<'_, W> {
             return Ok(self.interrupted());
         }
         // 3. The server spoke (or closed).
-        if ready.readable(self.sock.as_raw_fd())
+        if reading_sock
+            && ready.readable(self.sock.as_raw_fd())
             && let Flow::Stop(exit) = self.recv_msg()
         {
             return Ok(Flow::Stop(exit));
@@ -250,6 +270,11 @@ impl<W: Write> Client<'_, W> {
             return Ok(Flow::Stop(exit));
         }
         // ANCHOR_END: run_client
+        self.out.flush();
+        crate::stdio::log_flush();
+        if self.out.is_broken() {
+            return Ok(self.output_closed());
+        }
         if let Input::Left(deadline) = self.input
             && Instant::now() >= deadline
         {
@@ -280,9 +305,7 @@ impl<W: Write> Client<'_, W> {
         self.filter
             .filter(&buf[..n], self.options.colour, &mut shown);
         // ANCHOR_END: recv_msg
-        if self.out.write_all(&shown).is_err() {
-            return self.output_closed();
-        }
+        self.out.push(&shown);
         self.display_you()
     }
 
@@ -301,7 +324,7 @@ impl<W: Write> Client<'_, W> {
             Ok(0) => {
                 // End of stdin: finish an unfinished line, then leave (step 5).
                 if self.last_typed != b'\n' {
-                    let _ = self.outbox.push(b"\n");
+                    self.outbox.push(b"\n");
                 }
                 self.input = Input::Ended;
                 Flow::Continue
@@ -309,7 +332,7 @@ impl<W: Write> Client<'_, W> {
             Ok(n) => {
                 self.last_typed = buf[n - 1];
                 // The outbox limit cannot be passed: stdin is paused well before it.
-                let _ = self.outbox.push(&buf[..n]);
+                self.outbox.push(&buf[..n]);
                 self.display_you()
             }
             Err(Errno::EAGAIN | Errno::EINTR) => Flow::Continue,
@@ -332,14 +355,7 @@ impl<W: Write> Client<'_, W> {
             &[TextColors::YELLOW, TextColors::BOLD],
             format_args!("{}", Texts::SHOW_YOU),
         );
-        if self
-            .out
-            .write_all(&prompt)
-            .and_then(|()| self.out.flush())
-            .is_err()
-        {
-            return self.output_closed();
-        }
+        self.out.push(&prompt);
         Flow::Continue
     }
     // ANCHOR_END: display_you
@@ -359,7 +375,7 @@ impl<W: Write> Client<'_, W> {
             // Everything typed is out: now the leave line, in a send of its own, so
             // a server that takes one recv for one message (the report's) sees it
             // alone. Then wait, bounded, for the server to close.
-            let _ = self.outbox.push(b"\n");
+            self.outbox.push(b"\n");
             self.input = Input::Left(Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME));
         }
     }
@@ -373,22 +389,16 @@ impl<W: Write> Client<'_, W> {
             format_args!("{}", Texts::DISCON_MSG),
         );
         // The report's `print`: the text and a newline.
-        let _ = self
-            .out
-            .write_all(&msg)
-            .and_then(|()| self.out.write_all(b"\n"));
-        let _ = self.out.flush();
+        self.out.push(&msg);
+        self.out.push(b"\n");
         Flow::Stop(Exit::Disconnected)
     }
 
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
     fn interrupted(&mut self) -> Flow {
         self.leave_now();
-        let _ = self
-            .out
-            .write_all(Texts::KEY_INTER.as_bytes())
-            .and_then(|()| self.out.write_all(b"\n"));
-        let _ = self.out.flush();
+        self.out.push(Texts::KEY_INTER.as_bytes());
+        self.out.push(b"\n");
         Flow::Stop(Exit::Interrupted)
     }
 
@@ -403,9 +413,9 @@ impl<W: Write> Client<'_, W> {
     // ANCHOR: leave_now
     fn leave_now(&mut self) {
         if self.last_typed != b'\n' {
-            let _ = self.outbox.push(b"\n");
+            self.outbox.push(b"\n");
         }
-        let _ = self.outbox.push(b"\n");
+        self.outbox.push(b"\n");
         let _ = self.outbox.flush(&self.sock);
     }
     // ANCHOR_END: leave_now

@@ -15,6 +15,7 @@
 //!   `recv_and_send_msg`, `make_*_msg`.
 //! - [`client`]: `cli.py`'s functions: `connect`, `run_client`, `recv_msg`,
 //!   `send_msg`, `display_you`.
+//! - [`stdio`]: the process's own stdout and stderr, never blocking the loop.
 //! - [`trace`]: `--trace`, one line on stderr per system call.
 //! - [`args`]: the command lines of `srv` and `cli` (`src/bin/`).
 
@@ -29,5 +30,6 @@ pub mod sanitize;
 pub mod select;
 pub mod server;
 pub mod signals;
+pub mod stdio;
 pub mod texts;
 pub mod trace;

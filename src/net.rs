@@ -14,13 +14,14 @@
 use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::sys::stat::Mode;
 
-use crate::trace;
+use crate::trace::{self, show_data, show_fd, show_zero};
+use crate::traced;
 use nix::sys::socket::{
     self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, SockaddrStorage, sockopt,
 };
@@ -266,12 +267,13 @@ pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
 }
 // ANCHOR_END: set_nonblocking
 
-/// `accept(fd)`: take the next connection from the listen queue; the new socket
-/// is made non-blocking too (Linux does not copy `O_NONBLOCK` from the listener),
-/// and gets `TCP_NODELAY` (see [`set_nodelay`]).
+/// `accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC)`: take the next connection from the
+/// listen queue, already non-blocking and close-on-exec.
 ///
 /// Twin of the report's `servSock.accept()`; the peer's address comes from
-/// [`peer_addr`].
+/// [`peer_addr`]. Plain `accept` would need two more calls (`fcntl` twice) for
+/// `O_NONBLOCK`, which Linux does not copy from the listener, and would leave a
+/// moment when the fd lacks `FD_CLOEXEC`; `accept4` sets both in the same call.
 ///
 /// # Errors
 /// `EAGAIN` (the queue is empty: the client went away between `select` and
@@ -282,21 +284,60 @@ pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
 /// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
 // ANCHOR: accept
 pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
-    let result = socket::accept(listener);
-    if trace::on() {
-        trace::done(
-            format_args!("accept({})", listener.as_raw_fd()),
-            &result,
-            show_fd,
-        );
-    }
-    let fd = result?;
-    set_nonblocking(&fd)?;
-    // Only latency depends on it: a failure here is no reason to drop the client.
-    let _ = set_nodelay(&fd);
-    Ok(fd)
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    traced!(
+        socket::accept4(listener, flags),
+        show_fd,
+        "accept4({}, SOCK_NONBLOCK|SOCK_CLOEXEC)",
+        listener.as_raw_fd()
+    )
 }
 // ANCHOR_END: accept
+
+/// `setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bytes)`: cap the kernel's send buffer
+/// for this socket (Linux doubles the value for its own bookkeeping).
+///
+/// Not in the report. Left alone, Linux grows a socket's send buffer up to 4 MiB
+/// when the other end is slow: 300 clients that never read can pin a gigabyte of
+/// kernel memory. A chat line is small; a capped buffer still holds hundreds of
+/// them, and the server keeps the rest in the outbox, where it is counted.
+///
+/// # References
+/// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html) (`SO_SNDBUF`),
+/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html) (`tcp_wmem`)
+// ANCHOR: set_send_buffer
+pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
+    traced!(
+        socket::setsockopt(fd, sockopt::SndBuf, &bytes),
+        show_zero,
+        "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
+        fd.as_raw_fd()
+    )
+}
+// ANCHOR_END: set_send_buffer
+
+/// `shutdown(fd, SHUT_WR)`: send FIN after the bytes already queued, but keep the
+/// socket open to read.
+///
+/// Not in the report, which closes at once. Closing a socket that still has unread
+/// input makes the kernel send a reset (RST) and throw away what it had not sent
+/// yet: a client that leaves and then sends one more line would lose the end of
+/// what it was owed. So a polite leaver gets `shutdown(SHUT_WR)` once its outbox is
+/// empty, and the server reads (and discards) until the client closes too, or a
+/// deadline passes: the "lingering close" of Apache and UNP 7.5.
+///
+/// # References
+/// [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
+// ANCHOR: shutdown_write
+pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
+    traced!(
+        socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Write),
+        show_zero,
+        "shutdown({}, SHUT_WR)",
+        fd.as_raw_fd()
+    )
+}
+// ANCHOR_END: shutdown_write
 
 /// `connect(fd, addr)` on a non-blocking socket: start the handshake.
 ///
@@ -558,36 +599,6 @@ pub fn isatty(fd: impl AsFd) -> bool {
     result.unwrap_or(false)
 }
 
-/// An `io::Write` over a raw fd (stdout), whose every `write` goes through
-/// [`write()`], so the consoles' output shows in the trace like every other call.
-#[derive(Debug)]
-pub struct FdWriter<'a>(pub BorrowedFd<'a>);
-
-impl FdWriter<'static> {
-    /// The process's stdout (fd 1).
-    pub fn stdout() -> Self {
-        // SAFETY: fd 1 is open for the whole life of the process (the binaries
-        // never close it).
-        FdWriter(unsafe { BorrowedFd::borrow_raw(1) })
-    }
-}
-
-impl io::Write for FdWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match write(self.0, buf) {
-                Ok(n) => return Ok(n),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Trace helper: file status flags by name (`O_RDWR|O_NONBLOCK`).
 fn show_flags(bits: i32, out: &mut String) {
     out.push_str(match bits & libc::O_ACCMODE {
@@ -611,29 +622,11 @@ fn show_flags(bits: i32, out: &mut String) {
     }
 }
 
-/// Trace helper: a call that returns 0 on success.
-fn show_zero(_: &(), out: &mut String) {
-    out.push('0');
-}
-
-/// Trace helper: a call that returns a new fd.
-fn show_fd(fd: &OwnedFd, out: &mut String) {
-    let _ = write!(out, "{}", fd.as_raw_fd());
-}
-
 /// Trace helper: an address.
 fn show_addr(addr: &SocketAddr, out: &mut String) {
     let _ = write!(out, "0  {}", format_addr(addr));
 }
 
-/// Trace helper: a byte count and a preview of the bytes.
-fn show_data(n: usize, data: &[u8], out: &mut String) {
-    let _ = write!(out, "{n}");
-    if n > 0 {
-        out.push_str("  ");
-        trace::preview(out, data);
-    }
-}
 /// A peer's address as the report shows it: `ip:port`, or `[ip]:port` for IPv6.
 ///
 /// An IPv4 client of a dual-stack server (`::ffff:127.0.0.1`) is shown in its IPv4

@@ -1,4 +1,4 @@
-//! A bounded queue of bytes waiting to be sent on one socket.
+//! The bytes waiting to be sent on one socket, and how a reader is judged.
 //!
 //! The report's `send_all` calls `sock.send(message)` on a blocking socket and
 //! ignores the count it returns. Two things go wrong there: when a client stops
@@ -7,19 +7,28 @@
 //!
 //! Here every socket is non-blocking and every message is appended to the
 //! recipient's [`Outbox`]. The loop sends from it what the kernel takes, keeps the
-//! rest, and asks `select` to say when the socket can take more. The outbox has a
-//! limit: a client that lets [`Constants::OUTBOX_LIMIT`](crate::texts::Constants)
-//! bytes pile up is a slow reader and is disconnected, so memory stays bounded.
+//! rest, and asks `select` to say when the socket can take more.
+//!
+//! A reader is judged only by what it does, never by what others send
+//! ([`Outbox::judge`], the server's policy table is in `docs/robustness.md`):
+//! - a reader that is behind (more than [`Constants::SENDQ_SOFT`] waiting) but
+//!   reading (the kernel took bytes from it in the last
+//!   [`Constants::HOLD_MS`]) makes the room wait for it: the server stops reading
+//!   new lines until it has caught up, and TCP slows the senders down;
+//! - a reader that is behind and has taken nothing for
+//!   [`Constants::STALL_SECONDS`], or that has more than [`Constants::SENDQ_HARD`]
+//!   waiting, is cut (the report's `(error)` leave).
+//!
+//! (Redis's `client-output-buffer-limit` has the same two limits, a hard one and a
+//! soft one that must last; IRC servers call the hard one "Max SendQ exceeded".)
 
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::net;
-
-/// Returned by [`Outbox::push`] when the bytes would pass the limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overflow;
+use crate::texts::Constants;
 
 /// What [`Outbox::flush`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,30 +40,52 @@ pub enum Flushed {
     Blocked,
 }
 
+/// What [`Outbox::judge`] decided about a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to say: little waits for it, or it is not reading and the room no
+    /// longer waits for it (it will be cut if that lasts).
+    Fine,
+    /// Behind but reading: the room waits for it to catch up.
+    Behind,
+    /// Cut it, for this reason.
+    Cut(&'static str),
+}
+
 /// Bytes waiting for one socket.
 ///
 /// Lifecycle: filled by `send_all` (server) or `send_msg` (client), emptied by
-/// [`Outbox::flush`] when the socket is writable, dropped with its connection.
-/// Sent bytes are skipped by an offset and only compacted now and then, so a
-/// partial send costs no copy.
+/// [`Outbox::flush`] when the socket is writable, judged after each flush
+/// ([`Outbox::judge`]), dropped with its connection. Sent bytes are skipped by an
+/// offset and only compacted now and then, so a partial send costs no copy.
 #[derive(Debug)]
 pub struct Outbox {
     buf: Vec<u8>,
     /// `buf[..start]` has been sent.
     start: usize,
-    limit: usize,
+    /// The last `send` stopped short: only `select` can say when to try again.
+    blocked: bool,
+    /// When the kernel last took bytes from it (or when it last became non-empty).
+    progress: Instant,
 }
 
 /// Capacity kept by an empty outbox; larger buffers are given back after a burst.
 const KEEP_CAPACITY: usize = 8 * 1024;
 
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::new()
+    }
+}
+
 impl Outbox {
-    /// An empty outbox that holds at most `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    /// An empty outbox.
+    pub fn new() -> Self {
         Outbox {
             buf: Vec::new(),
             start: 0,
-            limit,
+            blocked: false,
+            progress: Instant::now(),
         }
     }
 
@@ -68,11 +99,22 @@ impl Outbox {
         self.len() == 0
     }
 
-    /// Queue `bytes` after what is waiting, or refuse them all if that would pass
-    /// the limit (a message is never queued in part).
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
-        if self.len() + bytes.len() > self.limit {
-            return Err(Overflow);
+    /// Memory it holds (what the server's total is counted in).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The last send stopped short: try again only when `select` says writable.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// Queue `bytes` after what is waiting. Nothing is refused here: the limits
+    /// are judged after the next flush, by what the reader did with its chance.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.is_empty() {
+            // The clock of a reader starts when output starts waiting for it.
+            self.progress = Instant::now();
         }
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             // More sent than waiting: move the rest to the front (cheap now).
@@ -80,7 +122,6 @@ impl Outbox {
             self.start = 0;
         }
         self.buf.extend_from_slice(bytes);
-        Ok(())
     }
 
     /// Send what the kernel will take, with as few `send` calls as possible: one,
@@ -97,14 +138,19 @@ impl Outbox {
                 // another call now would only return EAGAIN.
                 Ok(n) => {
                     self.start += n;
+                    self.progress = Instant::now();
                     if !self.is_empty() {
+                        self.blocked = true;
                         return Ok(Flushed::Blocked);
                     }
                 }
                 // A signal arrived before anything was sent: try again.
                 Err(Errno::EINTR) => continue,
                 // The send buffer is full: wait for select.
-                Err(Errno::EAGAIN) => return Ok(Flushed::Blocked),
+                Err(Errno::EAGAIN) => {
+                    self.blocked = true;
+                    return Ok(Flushed::Blocked);
+                }
                 // EPIPE, ECONNRESET...: the connection is gone.
                 Err(e) => return Err(e),
             }
@@ -114,10 +160,40 @@ impl Outbox {
     }
     // ANCHOR_END: outbox_flush
 
+    /// Judge the reader after a flush: see the module docs.
+    // ANCHOR: judge
+    pub fn judge(&self, now: Instant) -> Verdict {
+        let idle = now.saturating_duration_since(self.progress);
+        if self.len() > Constants::SENDQ_HARD {
+            Verdict::Cut("more than 4 MiB waiting for it")
+        } else if self.len() <= Constants::SENDQ_SOFT {
+            Verdict::Fine
+        } else if idle >= Duration::from_secs(Constants::STALL_SECONDS) {
+            Verdict::Cut("it read nothing for 10 s")
+        } else if idle < Duration::from_millis(Constants::HOLD_MS) {
+            Verdict::Behind
+        } else {
+            Verdict::Fine
+        }
+    }
+    // ANCHOR_END: judge
+
+    /// When [`Outbox::judge`] may change its mind with nothing happening (the
+    /// room stops waiting, or the reader is cut), for `select`'s time-out.
+    pub fn next_verdict(&self) -> Option<Instant> {
+        if self.len() <= Constants::SENDQ_SOFT {
+            return None;
+        }
+        let hold = self.progress + Duration::from_millis(Constants::HOLD_MS);
+        let stall = self.progress + Duration::from_secs(Constants::STALL_SECONDS);
+        Some(if Instant::now() < hold { hold } else { stall })
+    }
+
     /// Forget everything waiting, and give back a large buffer.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
+        self.blocked = false;
         if self.buf.capacity() > KEEP_CAPACITY {
             self.buf = Vec::new();
         }
@@ -130,26 +206,16 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     #[test]
-    fn push_refuses_what_would_pass_the_limit() {
-        let mut o = Outbox::new(10);
-        assert_eq!(o.push(b"12345"), Ok(()));
-        assert_eq!(o.push(b"123456"), Err(Overflow));
-        assert_eq!(o.len(), 5);
-        assert_eq!(o.push(b"12345"), Ok(()));
-        assert_eq!(o.len(), 10);
-    }
-
-    #[test]
     fn flush_sends_everything_in_order_and_reports_a_full_socket() {
         let (a, mut b) = UnixStream::pair().expect("socketpair");
         a.set_nonblocking(true).expect("nonblocking");
         let fd: OwnedFd = a.into();
-        let mut o = Outbox::new(64 << 20);
+        let mut o = Outbox::new();
         let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
-        o.push(&data).expect("fits");
+        o.push(&data);
         // 8 MiB does not fit in a socket buffer: the first flush must stop short.
         assert_eq!(o.flush(&fd), Ok(Flushed::Blocked));
-        assert!(!o.is_empty());
+        assert!(!o.is_empty() && o.is_blocked());
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             std::io::Read::read_to_end(&mut b, &mut got).expect("read");
@@ -160,5 +226,30 @@ mod tests {
         }
         drop(fd);
         assert_eq!(reader.join().expect("reader"), data);
+    }
+
+    #[test]
+    fn a_reader_is_judged_by_what_it_does() {
+        let mut o = Outbox::new();
+        o.push(&vec![b'x'; Constants::SENDQ_SOFT]);
+        // The clock starts when output starts waiting.
+        let t0 = o.progress;
+        assert_eq!(
+            o.judge(t0 + Duration::from_secs(60)),
+            Verdict::Fine,
+            "at the soft limit"
+        );
+        o.push(b"x");
+        // Over the soft limit: the room waits while the reader takes bytes...
+        assert_eq!(o.judge(t0), Verdict::Behind);
+        // ...then stops waiting for one that took nothing...
+        let quiet = Duration::from_millis(Constants::HOLD_MS);
+        assert_eq!(o.judge(t0 + quiet), Verdict::Fine);
+        // ...and cuts it if that lasts.
+        let stalled = Duration::from_secs(Constants::STALL_SECONDS);
+        assert!(matches!(o.judge(t0 + stalled), Verdict::Cut(_)));
+        // Over the hard limit: cut at once.
+        o.push(&vec![b'x'; Constants::SENDQ_HARD]);
+        assert!(matches!(o.judge(t0), Verdict::Cut(_)));
     }
 }

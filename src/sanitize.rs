@@ -66,18 +66,19 @@ fn push_escaped(out: &mut Vec<u8>, s: &str) {
 /// Append to `out` the text of a line a client sent, made safe to relay.
 ///
 /// Steps, in order: bytes that are not UTF-8 become U+FFFD (the report's
-/// `decode('utf-8')` would raise instead and drop the client); trailing white space
-/// is stripped (the report's `rstrip()`, which also removes telnet's `\r`); then
-/// every control or invisible formatting character is escaped.
+/// `decode('utf-8')` would raise instead and drop the client); if `ends_line`,
+/// trailing white space is stripped (the report's `rstrip()`; a piece in the middle
+/// of a long line keeps its spaces); then every control or invisible formatting
+/// character is escaped.
 ///
 /// ```
 /// let mut out = Vec::new();
-/// select_chat::sanitize::sanitize_line(&mut out, b"\x1b[2Jhi\r");
+/// select_chat::sanitize::sanitize_line(&mut out, b"\x1b[2Jhi \r", true);
 /// assert_eq!(out, b"^[[2Jhi");
 /// ```
-pub fn sanitize_line(out: &mut Vec<u8>, line: &[u8]) {
+pub fn sanitize_line(out: &mut Vec<u8>, line: &[u8], ends_line: bool) {
     let text = String::from_utf8_lossy(line);
-    push_escaped(out, text.trim_end());
+    push_escaped(out, if ends_line { text.trim_end() } else { &text });
 }
 
 /// The longest escape sequence the client holds back while waiting for its end.
@@ -210,7 +211,7 @@ mod tests {
 
     fn clean(line: &[u8]) -> String {
         let mut out = Vec::new();
-        sanitize_line(&mut out, line);
+        sanitize_line(&mut out, line, true);
         String::from_utf8(out).expect("sanitised output is UTF-8")
     }
 

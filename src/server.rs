@@ -1,50 +1,653 @@
 //! The chat server: one `select` loop over the listening socket and every client.
 //!
-//! Mirrors the report's `srv.py`, function for function: [`open_listener`] is the
-//! socket part of its `main`, [`run`] the rest of `main`, and [`Server::run_server`],
-//! [`Server::connect_client`], [`Server::send_all`], [`Server::recv_and_send_msg`],
-//! [`make_conn_msg`], [`make_join_msg`] and [`make_leave_msg`] are their Python
-//! namesakes. What the report does not have is marked "not in the report" where it
-//! happens; `docs/walkthrough.md` lists every difference.
+//! Mirrors the report's `srv.py`, in its order: [`open_listener`] is the socket
+//! part of its `main` and [`run`] the rest of `main`; then [`Server::run_server`],
+//! [`Server::connect_client`], `send_all`, [`Server::recv_and_send_msg`], and the
+//! `make_*_msg` functions. What the report does not have is marked "not in the
+//! report" where it happens; `docs/walkthrough.md` lists every difference.
 //!
 //! One turn of the loop ([`Server::run_server`]):
-//! 1. `select` on the listener, the signal pipe and every client (for reading),
-//!    and on the clients that have output waiting (for writing);
+//! 1. `select` on the listener, the signal pipe and the members (for reading), and
+//!    on the members with output waiting (for writing);
 //! 2. a signal: stop; the listener: accept newcomers ([`Server::connect_client`]);
-//! 3. each readable client: read, cut into lines, relay ([`Server::recv_and_send_msg`]);
-//! 4. remove the clients that left, telling the others ([`Server::reap`]);
-//! 5. send what is waiting to every client the kernel will take it from
-//!    ([`Server::flush_outboxes`]), and remove those that failed.
+//! 3. members with something to say: receive, cut into lines, relay, each up to
+//!    its fair share of the turn ([`Server::recv_and_send_msg`]);
+//! 4. remove the members that left, telling the others (`reap`);
+//! 5. send what waits to every member the kernel will take it from, judge the
+//!    readers, and remove those that failed or were cut.
 //!
 //! Entry point: [`run`], given a bound listener (so tests can bind port 0).
 
-use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::framing::{Line, LineFramer};
 use crate::net::{self, context, format_addr};
-use crate::outbox::{Flushed, Outbox};
+use crate::outbox::{Outbox, Verdict};
 use crate::sanitize::sanitize_line;
 use crate::select::{FD_SETSIZE, Ready, SelectError, select};
 use crate::signals::SelfPipe;
+use crate::stdio::{self, Output};
 use crate::texts::{Constants, TextColors, Texts, painted};
 
-/// How the server presents itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Send and print the report's ANSI colours (`srv --no-color` and `NO_COLOR`
-    /// turn them off).
-    pub colour: bool,
+/// Create the listening socket for `host:port`: the socket part of the report's `main()`.
+///
+/// Steps, for each address `host` resolves to until one works:
+/// 1. `socket(AF_INET or AF_INET6, SOCK_STREAM)`;
+/// 2. `setsockopt(SO_REUSEADDR)` (and `IPV6_V6ONLY` off for IPv6, so `::` takes IPv4 too);
+/// 3. `bind(host:port)`;
+/// 4. `listen(ACCEPT_BACKLOG)` (the report's backlog is 10, too small for a class);
+/// 5. `fcntl(O_NONBLOCK)`, so a connection that vanishes between `select` and
+///    `accept` cannot block the loop in `accept` (not in the report).
+///
+/// # Errors
+/// One message naming the address and the cause: unknown host, `EADDRINUSE`
+/// (port in use), `EACCES` (port below 1024), `EADDRNOTAVAIL` (not our address).
+pub fn open_listener(host: &str, port: u16) -> io::Result<OwnedFd> {
+    let mut last = None;
+    for addr in net::resolve(host, port)? {
+        let shown = format_addr(&addr);
+        // ANCHOR: open_listener
+        let attempt = (|| {
+            let sock = net::socket(&addr).map_err(|e| context(e, "socket"))?; // 1.
+            net::set_reuse_addr(&sock).map_err(|e| context(e, "setsockopt(SO_REUSEADDR)"))?; // 2.
+            if addr.is_ipv6() {
+                net::set_dual_stack(&sock).map_err(|e| context(e, "setsockopt(IPV6_V6ONLY)"))?;
+            }
+            net::bind(&sock, &addr).map_err(|e| bind_error(e, &shown))?; // 3.
+            net::listen(&sock, Constants::ACCEPT_BACKLOG).map_err(|e| bind_error(e, &shown))?; // 4.
+            net::set_nonblocking(&sock).map_err(|e| context(e, "fcntl(O_NONBLOCK)"))?; // 5.
+            Ok::<_, io::Error>(sock)
+        })();
+        // ANCHOR_END: open_listener
+        match attempt {
+            Ok(sock) => return Ok(sock),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("no address for '{host}'"))
+    }))
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { colour: true }
+/// A `bind`/`listen` error in words a student can act on.
+fn bind_error(errno: Errno, addr: &str) -> io::Error {
+    let hint = match errno {
+        Errno::EADDRINUSE => " (is another server running on this port?)",
+        Errno::EACCES => " (ports below 1024 need privileges)",
+        Errno::EADDRNOTAVAIL => " (that address is not one of this machine's)",
+        _ => "",
+    };
+    context(errno, format_args!("cannot listen on {addr}{hint}"))
+}
+
+/// Run the chat server on `listener` until SIGINT or SIGTERM: the report's `main()`
+/// after its `listen`, with its `while True: run_server(...)` loop.
+///
+/// Prints the start line, runs [`Server::run_server`] until it says stop, then
+/// closes every client and prints the report's `KeyboardInterrupt` line. `colour`
+/// says whether to send and print the report's colours.
+///
+/// # Errors
+/// Only errors that concern the whole server (`select` failing with anything but
+/// `EINTR`, `getsockname` on the listener). One client's trouble is never an error
+/// here: that client is removed and the others go on.
+pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) -> io::Result<()> {
+    let port = net::local_addr(&listener)
+        .map_err(|e| context(e, "getsockname"))?
+        .port();
+    let mut server = Server {
+        listener,
+        pipe,
+        conn_list: Vec::new(),
+        closing: Vec::new(),
+        spare: net::open_dev_null().ok(),
+        accept_paused_until: None,
+        room_waits: false,
+        first: 0,
+        colour,
+        console,
+        batch: Vec::new(),
+    };
+    server.console.print(&[&make_start_msg(port, colour)]);
+    server.console.flush();
+    // ANCHOR: main_loop
+    let result = loop {
+        match server.run_server() {
+            Ok(Flow::Continue) => continue,
+            Ok(Flow::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    server.close_all();
+    // ANCHOR_END: main_loop
+    let _ = net::close(server.listener);
+    if let Some(spare) = server.spare {
+        let _ = net::close(spare);
+    }
+    // Whatever the console and stderr still hold, bounded: a console that does
+    // not drain must not keep a stopped server alive.
+    server.console.finish(Duration::from_millis(500));
+    stdio::log_finish(Duration::from_millis(250));
+    result
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on to the next turn.
+    Continue,
+    /// SIGINT or SIGTERM arrived: close everything and return.
+    Stop,
+}
+
+/// The server's state: the report's `servSock` and `connList`, and what a robust
+/// server adds to them.
+pub struct Server<'p> {
+    /// The listening socket (the report's `servSock`).
+    listener: OwnedFd,
+    /// Readable when SIGINT or SIGTERM arrived (see [`crate::signals`]).
+    pipe: &'p SelfPipe,
+    /// The master list: every member of the room, in the order they joined. The
+    /// report's `connList` also holds `servSock`; here the listener is apart, so
+    /// `conn_list.len()` is the number of users. Members are added by
+    /// `connect_client` and removed only by `reap`, at the end of a turn.
+    conn_list: Vec<Member>,
+    /// Members that left politely, finishing: written to until their outbox is
+    /// empty, then `shutdown(SHUT_WR)`, read (and discarded) until they close.
+    closing: Vec<Closing>,
+    /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
+    /// it, accept, turn the connection away, and open it again (not in the report).
+    spare: Option<OwnedFd>,
+    /// `accept` failed in a way only time cures: the listener is left out of the
+    /// read list until then.
+    accept_paused_until: Option<Instant>,
+    /// A reader that is behind but reading, or too much queued in all: the room
+    /// reads no new lines this turn (decided at the end of the previous one).
+    room_waits: bool,
+    /// Where the fair share of the next turn starts (see `run_server`, step 3).
+    first: usize,
+    /// Send and print the report's colours (`--no-color` and `NO_COLOR`: no).
+    colour: bool,
+    /// The server's console (stdout), where the report `print`s every notice.
+    console: Output,
+    /// The messages of one member in one turn, formatted once, for all.
+    batch: Vec<u8>,
+}
+
+/// One member of the room: what the server keeps per connection. The report keeps
+/// only the socket in `connList`; a server that frames lines and never blocks
+/// needs a little state beside it.
+#[derive(Debug)]
+struct Member {
+    sock: OwnedFd,
+    /// `ip:port` from `getpeername` at accept time: asking again later fails
+    /// once the peer is gone, which is what brings the report's server down.
+    addr: String,
+    /// Bytes received and not relayed yet: at most one line and one `recv`.
+    framer: LineFramer,
+    /// Bytes for this member that the kernel has not taken yet.
+    outbox: Outbox,
+    /// Set when the member must go; it is removed by `reap`, at the end of the
+    /// turn, never while a loop over the members is running.
+    leaving: Option<Leave>,
+}
+
+/// Why a member is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// An empty line, or end of stream: the normal way out.
+    Quit,
+    /// A reset, a failed send, or a reader cut for not reading: the report's
+    /// "(error)" leave.
+    Error,
+}
+
+/// A member that left politely: out of the room, its leave announced, its socket
+/// kept open until the kernel has taken the rest of its outbox and the client has
+/// closed its side, or `DRAIN_SECONDS` pass (the lingering close, not in the
+/// report, which closes at once and loses what was not sent).
+#[derive(Debug)]
+struct Closing {
+    sock: OwnedFd,
+    outbox: Outbox,
+    deadline: Instant,
+    /// `shutdown(SHUT_WR)` was made: the client has seen (or will see) our FIN.
+    shut: bool,
+    /// The client closed its side (`recv` returned 0) or the connection broke.
+    peer_closed: bool,
+    /// Added in this turn: `select` looked at it as a member, not as a leaver.
+    new: bool,
+}
+
+impl Server<'_> {
+    /// One turn of the loop: wait in `select`, then serve whatever is ready.
+    ///
+    /// Twin of the report's `run_server(servSock, connList)`. Its `except
+    /// KeyboardInterrupt` becomes the signal pipe in the read list (returning
+    /// [`Flow::Stop`]). The steps are numbered in the module docs.
+    ///
+    /// # Errors
+    /// `select` failing with anything but `EINTR` (a bug, or `ENOMEM`).
+    pub fn run_server(&mut self) -> io::Result<Flow> {
+        // ANCHOR: run_server
+        // 1. Wait. Read list: the signal pipe, the listener, the members whose
+        //    earlier lines are all relayed (unless the room waits for a reader),
+        //    and the leavers still closing. Write list: only sockets with output
+        //    waiting (one with room is always writable: asking for all would spin).
+        let now = Instant::now();
+        if self.accept_paused_until.is_some_and(|until| now >= until) {
+            self.accept_paused_until = None;
+        }
+        let read_list = [self.pipe.fd()]
+            .into_iter()
+            .chain(
+                self.accept_paused_until
+                    .is_none()
+                    .then(|| self.listener.as_fd()),
+            )
+            .chain(
+                self.conn_list
+                    .iter()
+                    .filter(|m| !self.room_waits && m.framer.wants_input())
+                    .map(|m| m.sock.as_fd()),
+            )
+            .chain(
+                self.closing
+                    .iter()
+                    .filter(|c| !c.peer_closed)
+                    .map(|c| c.sock.as_fd()),
+            );
+        let write_list = self
+            .conn_list
+            .iter()
+            .map(|m| (&m.sock, &m.outbox))
+            .chain(self.closing.iter().map(|c| (&c.sock, &c.outbox)))
+            .filter(|(_, outbox)| !outbox.is_empty())
+            .map(|(sock, _)| sock.as_fd())
+            .chain(self.console.waiting_fd())
+            .chain(stdio::log_waiting_fd());
+        let ready = match select(read_list, write_list, self.timeout(now)) {
+            Ok(ready) => ready,
+            // A signal ran its handler: the pipe is readable now; look again.
+            Err(SelectError::Interrupted) => return Ok(Flow::Continue),
+            Err(e) => return Err(e.into()),
+        };
+        // 2. Ctrl+C or kill: stop between two steps, never inside one.
+        if ready.readable(raw(&self.pipe.fd())) && self.pipe.take() {
+            return Ok(Flow::Stop);
+        }
+        // Members accepted in this turn were not in the sets; serve only the others.
+        let watched = self.conn_list.len();
+        if ready.readable(raw(&self.listener)) {
+            self.connect_client();
+        }
+        // 3. Members with something to say (readable, or lines left from an earlier
+        //    turn) relay up to a fair share of the turn's output, taking turns.
+        if !self.room_waits {
+            let speaks = |m: &Member| ready.readable(raw(&m.sock)) || !m.framer.wants_input();
+            let speakers = self.conn_list[..watched]
+                .iter()
+                .filter(|m| speaks(m))
+                .count();
+            let share = Constants::TURN_BUDGET / speakers.max(1);
+            let mut spent = 0;
+            for k in 0..watched {
+                let i = (self.first + k) % watched;
+                if !speaks(&self.conn_list[i]) {
+                    continue;
+                }
+                if spent >= Constants::TURN_BUDGET {
+                    self.first = i; // the budget is spent: this one starts next turn
+                    break;
+                }
+                spent +=
+                    self.recv_and_send_msg(i, ready.readable(raw(&self.conn_list[i].sock)), share);
+            }
+        }
+        // 4., 5. Remove who left, send what waits, judge the readers, remove who
+        //    failed or was cut; leavers finish closing.
+        self.reap();
+        self.flush_outboxes(&ready);
+        self.reap();
+        self.linger(&ready);
+        self.console.flush();
+        stdio::log_tick();
+        stdio::log_flush();
+        // ANCHOR_END: run_server
+        Ok(Flow::Continue)
+    }
+
+    /// How long step 1 may wait: not at all if lines are waiting to be relayed,
+    /// else until the next deadline (a leaver's, a reader's verdict, the end of an
+    /// accept pause, a log sum); for ever (as in the report) if there is none.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.room_waits && self.conn_list.iter().any(|m| !m.framer.wants_input()) {
+            return Some(Duration::ZERO);
+        }
+        let deadlines = self.closing.iter().map(|c| c.deadline);
+        let verdicts = self
+            .conn_list
+            .iter()
+            .filter_map(|m| m.outbox.next_verdict());
+        deadlines
+            .chain(verdicts)
+            .chain(self.accept_paused_until)
+            .chain(stdio::log_deadline())
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Accept the connections waiting on the listener and greet them.
+    ///
+    /// Twin of the report's `connect_client(sock, servSock, connList)`: accept,
+    /// append to the master list, send the newcomer the connect notice, everyone
+    /// else the join notice, and print it. Not in the report: accept up to
+    /// `ACCEPT_BATCH` per turn (stopping at `EAGAIN`), turn away a connection
+    /// whose fd `select` cannot watch, survive `EMFILE`, and cap each socket's
+    /// kernel send buffer.
+    pub fn connect_client(&mut self) {
+        for _ in 0..Constants::ACCEPT_BATCH {
+            // ANCHOR: accept
+            let sock = match net::accept(&self.listener) {
+                Ok(sock) => sock,
+                // The queue is empty (or the client gave up before we got to it).
+                Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO) => return,
+                // A signal arrived: the loop will see the pipe next turn.
+                Err(Errno::EINTR) => return,
+                // Out of fds: the listener stays readable, so without this select
+                // would return at once, forever, at 100% CPU.
+                Err(e @ (Errno::EMFILE | Errno::ENFILE)) if self.spare.is_some() => {
+                    return self.refuse_with_spare(e);
+                }
+                // ENOBUFS, ENOMEM, out of fds with no spare: only time cures it.
+                Err(e) => return self.pause_accept(e),
+            };
+            // ANCHOR_END: accept
+            let addr = match net::peer_addr(&sock) {
+                Ok(addr) => format_addr(&addr),
+                // Gone already (ENOTCONN): nothing to greet.
+                Err(_) => continue,
+            };
+            // ANCHOR: fd_setsize
+            if raw(&sock) >= FD_SETSIZE {
+                self.turn_away(
+                    sock,
+                    &addr,
+                    "its fd is past FD_SETSIZE, which select cannot watch",
+                );
+                continue;
+            }
+            // ANCHOR_END: fd_setsize
+            // Only memory and latency depend on these: a failure is no reason to
+            // drop the client.
+            let _ = net::set_send_buffer(&sock, Constants::SEND_BUFFER);
+            let _ = net::set_nodelay(&sock);
+            self.conn_list.push(Member {
+                sock,
+                addr,
+                framer: LineFramer::new(Constants::RECV_BUFF),
+                outbox: Outbox::new(),
+                leaving: None,
+            });
+            let users = self.conn_list.len();
+            let conn_msg = make_conn_msg(users, self.colour);
+            let newcomer = &mut self.conn_list[users - 1];
+            let join_msg = make_join_msg(&newcomer.addr, users, self.colour);
+            newcomer.outbox.push(&conn_msg);
+            send_all(&mut self.conn_list, Some(users - 1), &join_msg);
+            self.console.print(&[&join_msg, b"\n"]);
+        }
+    }
+
+    /// `EMFILE`: free the spare fd, accept the waiting connection with it, tell it
+    /// the server is full, close it, and take the spare back (the libev/UNP remedy).
+    fn refuse_with_spare(&mut self, errno: Errno) {
+        if let Some(spare) = self.spare.take() {
+            let _ = net::close(spare);
+        }
+        match net::accept(&self.listener) {
+            Ok(sock) => {
+                let addr = net::peer_addr(&sock)
+                    .map(|a| format_addr(&a))
+                    .unwrap_or_default();
+                self.turn_away(sock, &addr, &net::strerror(errno));
+            }
+            // Gone meanwhile: nothing to refuse.
+            Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO | Errno::EINTR) => {}
+            Err(e) => self.pause_accept(e),
+        }
+        self.spare = net::open_dev_null().ok();
+    }
+
+    /// `accept` failed in a way that only time cures: stop watching the listener
+    /// for `ACCEPT_PAUSE_MS`, instead of spinning on it, and say so (summed).
+    fn pause_accept(&mut self, errno: Errno) {
+        self.accept_paused_until =
+            Some(Instant::now() + Duration::from_millis(Constants::ACCEPT_PAUSE_MS));
+        stdio::log_event(
+            "accept:",
+            format_args!("{}; trying again in 0.1 s", net::strerror(errno)),
+        );
+    }
+
+    /// Send the "server full" notice to a connection we will not serve, and close it.
+    fn turn_away(&mut self, sock: OwnedFd, addr: &str, why: &str) {
+        // One try, non-blocking: a fresh socket's buffer has room for one line.
+        let _ = net::send(&sock, &make_full_msg(self.colour));
+        let _ = net::close(sock);
+        stdio::log_event("turned away", format_args!("{addr}: {why}"));
+    }
+
+    /// Receive what member `i` sent and relay its lines to the others, up to
+    /// `share` bytes of output (at least one line); returns what it spent.
+    ///
+    /// Twin of the report's `recv_and_send_msg(sock, servSock, connList)`. The
+    /// report takes one `recv` as one message; here the bytes go to the member's
+    /// [`LineFramer`], which hands back one line at a time, and each line is, as in
+    /// the report, either the empty line that means "leave" or a message, which
+    /// is sanitised, formatted once and relayed. `recv` is called only when the
+    /// framer has handed out every earlier line (and only if `readable`): what the
+    /// member sends meanwhile waits in the kernel. End of stream (`recv` returning
+    /// 0) is a leave too (the report mistakes it for an endless stream of empty
+    /// messages); a reset is a leave with the "(error)" mark.
+    pub fn recv_and_send_msg(&mut self, i: usize, readable: bool, share: usize) -> usize {
+        let recipients = self.conn_list.len() - 1;
+        let member = &mut self.conn_list[i];
+        // ANCHOR: recv
+        if readable && member.framer.wants_input() {
+            match member.framer.fill(|space| net::recv(&member.sock, space)) {
+                // End of stream: the client closed its side. An unfinished last
+                // line is still relayed; then it leaves.
+                Ok(0) => member.framer.end(),
+                // Data: the framer cuts it into lines, below.
+                Ok(_) => {}
+                // Nothing after all, or a signal: select will tell us again.
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                // ECONNRESET, ETIMEDOUT...: the connection is broken.
+                Err(_) => {
+                    member.leaving = Some(Leave::Error);
+                    return 0;
+                }
+            }
+        }
+        self.batch.clear();
+        let mut spent = 0;
+        while spent < share {
+            let Some(line) = member.framer.next_line() else {
+                if member.framer.is_done() {
+                    member.leaving = Some(Leave::Quit);
+                }
+                break;
+            };
+            if line.is_leave() {
+                // The report's `if data == "\n"`: the member leaves; what it sent
+                // after the empty line is not relayed. The notice goes out from
+                // `reap`, at the end of the turn (see there why).
+                member.leaving = Some(Leave::Quit);
+                break;
+            } else {
+                // The report's `else`: format the message once, for everyone.
+                let start = self.batch.len();
+                make_send_msg(&mut self.batch, &member.addr, line, self.colour);
+                let msg = &self.batch[start..];
+                if !msg.is_empty() {
+                    self.console.print(&[msg, b"\n"]);
+                }
+                spent += msg.len().max(1) * recipients.max(1);
+            }
+        }
+        send_all(&mut self.conn_list, Some(i), &self.batch);
+        // ANCHOR_END: recv
+        spent
+    }
+
+    /// Remove every member marked to leave, telling the others and the console.
+    ///
+    /// The report's "close connection" steps (`connList.remove(sock)`,
+    /// `sock.close()`) with its leave notice. Why here, at the end of a turn, and
+    /// not where the leave is seen: removing from `conn_list` while a loop walks it
+    /// would skip the next member (the report's `send_all` does exactly that), so
+    /// during a turn members are only marked. The count in each notice is the
+    /// number still inside after that member left.
+    // ANCHOR: reap
+    fn reap(&mut self) {
+        while let Some(i) = self.conn_list.iter().position(|m| m.leaving.is_some()) {
+            let member = self.conn_list.remove(i);
+            let error = member.leaving == Some(Leave::Error);
+            if error {
+                let _ = net::close(member.sock);
+            } else {
+                // A polite leave: deliver what it is owed, then close (see `linger`).
+                self.closing.push(Closing {
+                    sock: member.sock,
+                    outbox: member.outbox,
+                    deadline: Instant::now() + Duration::from_secs(Constants::DRAIN_SECONDS),
+                    shut: false,
+                    // Left by closing its side: nothing more to read.
+                    peer_closed: member.framer.is_done(),
+                    new: true,
+                });
+            }
+            let msg = make_leave_msg(&member.addr, self.conn_list.len(), error, self.colour);
+            send_all(&mut self.conn_list, None, &msg);
+            self.console.print(&[&msg, b"\n"]);
+        }
+    }
+    // ANCHOR_END: reap
+
+    /// Send from every outbox that has something waiting and a socket that can
+    /// take it, then judge each reader (not in the report, which sends at once on
+    /// blocking sockets and never judges anyone).
+    ///
+    /// An outbox whose last send stopped short is only tried again once `select`
+    /// reports the socket writable. A failed send, or a verdict of
+    /// [`Verdict::Cut`], marks the member to leave with "(error)". A member that is
+    /// behind but reading, or too much waiting in all, makes the room wait.
+    fn flush_outboxes(&mut self, ready: &Ready) {
+        // ANCHOR: flush
+        let now = Instant::now();
+        let mut queued = self.closing.iter().map(|c| c.outbox.held()).sum::<usize>();
+        self.room_waits = false;
+        for member in &mut self.conn_list {
+            let outbox = &mut member.outbox;
+            let may_send = !outbox.is_blocked() || ready.writable(raw(&member.sock));
+            if !outbox.is_empty() && may_send && outbox.flush(&member.sock).is_err() {
+                // EPIPE, ECONNRESET: the member is gone.
+                member.leaving = Some(Leave::Error);
+                continue;
+            }
+            match outbox.judge(now) {
+                Verdict::Fine => {}
+                Verdict::Behind => self.room_waits = true,
+                Verdict::Cut(why) => {
+                    member.leaving = Some(Leave::Error);
+                    stdio::log_event("cut", format_args!("{}: {why}", member.addr));
+                }
+            }
+            queued += outbox.held();
+        }
+        if queued > Constants::ROOM_QUEUE_LIMIT {
+            self.room_waits = true;
+        }
+        // ANCHOR_END: flush
+    }
+
+    /// The lingering close of the members that left politely: send what they are
+    /// owed, then `shutdown(SHUT_WR)`; read and discard what they still send; close
+    /// once they have closed too, a send fails, or their time is up.
+    fn linger(&mut self, ready: &Ready) {
+        let now = Instant::now();
+        let mut discard = [0u8; Constants::RECV_BUFF];
+        let mut i = 0;
+        while i < self.closing.len() {
+            let c = &mut self.closing[i];
+            let fd = raw(&c.sock);
+            if !c.peer_closed && !std::mem::take(&mut c.new) && ready.readable(fd) {
+                match net::recv(&c.sock, &mut discard) {
+                    Ok(1..) | Err(Errno::EAGAIN | Errno::EINTR) => {}
+                    // 0: it closed its side; ECONNRESET...: it is gone.
+                    Ok(0) | Err(_) => c.peer_closed = true,
+                }
+            }
+            let mut failed = false;
+            if !c.outbox.is_empty() && (!c.outbox.is_blocked() || ready.writable(fd)) {
+                failed = c.outbox.flush(&c.sock).is_err();
+            }
+            if c.outbox.is_empty() && !c.shut && !failed {
+                c.shut = true;
+                failed = net::shutdown_write(&c.sock).is_err();
+            }
+            if failed || (c.peer_closed && c.outbox.is_empty()) || now >= c.deadline {
+                let c = self.closing.swap_remove(i);
+                let _ = net::close(c.sock);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
+    /// each member one last non-blocking try at its outbox, close every socket,
+    /// and print the report's `KeyboardInterrupt` line.
+    // ANCHOR: close_all
+    fn close_all(&mut self) {
+        for mut member in self.conn_list.drain(..) {
+            let _ = member.outbox.flush(&member.sock);
+            let _ = net::close(member.sock);
+        }
+        for mut c in self.closing.drain(..) {
+            let _ = c.outbox.flush(&c.sock);
+            let _ = net::close(c.sock);
+        }
+        self.console.print(&[Texts::KEY_INTER.as_bytes(), b"\n"]);
+    }
+    // ANCHOR_END: close_all
+}
+
+/// Queue `message` for every member but `sender` (and those leaving).
+///
+/// Twin of the report's `send_all(sendSock, servSock, message, connList)`, and
+/// like it given the list. It only queues: the report `send`s on a blocking
+/// socket and, when that fails, removes the socket from the list it is iterating,
+/// which skips the next recipient. Here the message goes to each recipient's
+/// outbox, sent at the end of the turn; nobody is skipped, and nobody is judged
+/// here (a reader is judged after the kernel had its chance, in `flush_outboxes`).
+// ANCHOR: send_all
+fn send_all(conn_list: &mut [Member], sender: Option<usize>, message: &[u8]) {
+    if message.is_empty() {
+        return;
+    }
+    for (i, member) in conn_list.iter_mut().enumerate() {
+        if Some(i) != sender && member.leaving.is_none() {
+            member.outbox.push(message);
+        }
     }
 }
+// ANCHOR_END: send_all
 
 /// The user count of the notices, with the report's plural rule: "1 user",
 /// "2 users", "0 users" in connect and join notices.
@@ -56,7 +659,7 @@ fn users_text(n: usize) -> &'static str {
 /// in blue and bold, where N counts the newcomer.
 ///
 /// Twin of the report's `make_conn_msg(connList)`, which counts
-/// `len(connList) - NUM_SERVER`; we pass the count of clients directly.
+/// `len(connList) - NUM_SERVER`; we pass the count of members directly.
 // ANCHOR: make_conn_msg
 pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
     painted(
@@ -117,8 +720,12 @@ pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Ve
 ///
 /// Twin of the report's `Texts.SEND_MSG % (ip, port, data)`. `line` is what the
 /// client sent; it is sanitised here (see [`crate::sanitize`]), once, however many
-/// recipients it has.
-pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: &[u8], colour: bool) {
+/// recipients it has; its trailing white space is stripped only where it ends,
+/// and the blank end of a long line is no message at all.
+pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: Line<'_>, colour: bool) {
+    if line.is_blank_tail() {
+        return;
+    }
     if colour {
         out.extend_from_slice(TextColors::PURPLE.as_bytes());
         out.extend_from_slice(TextColors::BOLD.as_bytes());
@@ -126,7 +733,7 @@ pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: &[u8], colour: bool) {
     out.extend_from_slice(b"\r[");
     out.extend_from_slice(addr.as_bytes());
     out.extend_from_slice(b"]: ");
-    sanitize_line(out, line);
+    sanitize_line(out, line.bytes, line.ends);
     out.push(b'\n');
     if colour {
         out.extend_from_slice(TextColors::ENDC.as_bytes());
@@ -156,574 +763,8 @@ fn make_full_msg(colour: bool) -> Vec<u8> {
     )
 }
 
-/// Create the listening socket for `host:port`: the socket part of the report's `main()`.
-///
-/// Steps, for each address `host` resolves to until one works:
-/// 1. `socket(AF_INET or AF_INET6, SOCK_STREAM)`;
-/// 2. `setsockopt(SO_REUSEADDR)` (and `IPV6_V6ONLY` off for IPv6, so `::` takes IPv4 too);
-/// 3. `bind(host:port)`;
-/// 4. `listen(LISTEN_BACKLOG)`;
-/// 5. `fcntl(O_NONBLOCK)`, so a connection that vanishes between `select` and
-///    `accept` cannot block the loop in `accept` (not in the report).
-///
-/// # Errors
-/// One message naming the address and the cause: unknown host, `EADDRINUSE`
-/// (port in use), `EACCES` (port below 1024), `EADDRNOTAVAIL` (not our address).
-pub fn open_listener(host: &str, port: u16) -> io::Result<OwnedFd> {
-    let mut last = None;
-    for addr in net::resolve(host, port)? {
-        let shown = format_addr(&addr);
-        // ANCHOR: open_listener
-        let attempt = (|| {
-            let sock = net::socket(&addr).map_err(|e| context(e, "socket"))?; // 1.
-            net::set_reuse_addr(&sock).map_err(|e| context(e, "setsockopt(SO_REUSEADDR)"))?; // 2.
-            if addr.is_ipv6() {
-                net::set_dual_stack(&sock).map_err(|e| context(e, "setsockopt(IPV6_V6ONLY)"))?;
-            }
-            net::bind(&sock, &addr).map_err(|e| bind_error(e, &shown))?; // 3.
-            net::listen(&sock, Constants::LISTEN_BACKLOG).map_err(|e| bind_error(e, &shown))?; // 4.
-            net::set_nonblocking(&sock).map_err(|e| context(e, "fcntl(O_NONBLOCK)"))?; // 5.
-            Ok::<_, io::Error>(sock)
-        })();
-        // ANCHOR_END: open_listener
-        match attempt {
-            Ok(sock) => return Ok(sock),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("no address for '{host}'"))
-    }))
-}
-
-/// A `bind`/`listen` error in words a student can act on.
-fn bind_error(errno: Errno, addr: &str) -> io::Error {
-    let hint = match errno {
-        Errno::EADDRINUSE => " (is another server running on this port?)",
-        Errno::EACCES => " (ports below 1024 need privileges)",
-        Errno::EADDRNOTAVAIL => " (that address is not one of this machine's)",
-        _ => "",
-    };
-    context(errno, format_args!("cannot listen on {addr}{hint}"))
-}
-
-/// Why a client is being removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leave {
-    /// An empty line, or end of stream: the normal way out.
-    Quit,
-    /// A reset, a failed send, or an outbox over its limit: the report's
-    /// "(error)" leave.
-    Error,
-}
-
-/// One connected client. The report keeps only the socket in `connList`; a
-/// server that frames lines and never blocks needs a little state beside it.
-#[derive(Debug)]
-struct Client {
-    sock: OwnedFd,
-    /// `ip:port` from `getpeername` at accept time: asking again later fails
-    /// once the peer is gone, which is what brings the report's server down.
-    addr: String,
-    /// The start of a line whose end has not arrived yet.
-    framer: LineFramer,
-    /// Bytes for this client that the kernel has not taken yet.
-    outbox: Outbox,
-    /// The last `send` stopped short: wait for `select` to report the socket
-    /// writable before trying again (a `send` now would only return `EAGAIN`).
-    blocked: bool,
-    /// Set when the client must go; it is removed in [`Server::reap`], at the end
-    /// of the turn, never while a loop over the clients is running.
-    leaving: Option<Leave>,
-}
-
-impl Client {
-    /// Send what the kernel will take from the outbox; note whether the socket is
-    /// full, or mark the client to leave if the connection is gone.
-    fn flush(&mut self) {
-        match self.outbox.flush(&self.sock) {
-            Ok(Flushed::All) => self.blocked = false,
-            Ok(Flushed::Blocked) => self.blocked = true,
-            // EPIPE, ECONNRESET: the client is gone.
-            Err(_) => self.leaving = Some(Leave::Error),
-        }
-    }
-}
-
-/// A client that left politely while output for it was still waiting (a
-/// half-close, `shutdown(SHUT_WR)`, with a backlog). It is out of the room, and
-/// its leave was announced, but its socket stays open until the kernel has taken
-/// the rest of its outbox, a send fails, or `DRAIN_SECONDS` pass. Not in the
-/// report, which closes at once and loses what was not sent.
-#[derive(Debug)]
-struct Draining {
-    sock: OwnedFd,
-    outbox: Outbox,
-    deadline: Instant,
-}
-
-/// The console (the server's stdout), where the report `print`s every notice.
-///
-/// Output is buffered and flushed once per turn of the loop. A console that went
-/// away (`srv ... | head`) must not stop the server: errors are remembered, not
-/// raised.
-struct Console<W: Write> {
-    out: W,
-    broken: bool,
-}
-
-impl<W: Write> Console<W> {
-    /// The twin of Python's `print(msg)`: the message and a newline.
-    fn print(&mut self, msg: &[u8]) {
-        if !self.broken && (self.out.write_all(msg).is_err() || self.out.write_all(b"\n").is_err())
-        {
-            self.broken = true;
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.broken && self.out.flush().is_err() {
-            self.broken = true;
-        }
-    }
-}
-
-/// Whether the loop goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on to the next turn.
-    Continue,
-    /// SIGINT or SIGTERM arrived: close everything and return.
-    Stop,
-}
-
-/// The server's state: the report's `servSock` and `connList`, and what a robust
-/// server adds to them.
-pub struct Server<'p, W: Write> {
-    /// The listening socket (the report's `servSock`).
-    listener: OwnedFd,
-    /// Readable when SIGINT or SIGTERM arrived (see [`crate::signals`]).
-    pipe: &'p SelfPipe,
-    /// The master list: every connected client, in the order they joined. The
-    /// report's `connList` also holds `servSock`; here the listener is apart, so
-    /// `conn_list.len()` is the number of users. Clients are added by
-    /// `connect_client` and removed only by `reap`.
-    conn_list: Vec<Client>,
-    /// Clients that left with output still waiting: written to, never read,
-    /// closed when done (see [`Draining`]).
-    draining: Vec<Draining>,
-    /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
-    /// it, accept, turn the connection away, and open it again (not in the report).
-    spare: Option<OwnedFd>,
-    options: Options,
-    console: Console<W>,
-    /// Where `recv` writes; one buffer for all clients.
-    recv_buf: Vec<u8>,
-    /// The messages one `recv` produced, formatted once, sent to all.
-    batch: Vec<u8>,
-}
-
-/// Open `/dev/null` to hold an fd in reserve for `EMFILE`.
-fn open_spare() -> Option<OwnedFd> {
-    net::open_dev_null().ok()
-}
-
-/// Run the chat server on `listener` until SIGINT or SIGTERM: the report's `main()`
-/// after its `listen`, with its `while True: run_server(...)` loop.
-///
-/// Prints the start line, runs [`Server::run_server`] until it says stop, then
-/// closes every client and prints the report's `KeyboardInterrupt` line.
-///
-/// # Errors
-/// Only errors that concern the whole server (`select` failing with anything but
-/// `EINTR`, `getsockname` on the listener). One client's trouble is never an error
-/// here: that client is removed and the others go on.
-pub fn run(
-    listener: OwnedFd,
-    pipe: &SelfPipe,
-    options: Options,
-    console: impl Write,
-) -> io::Result<()> {
-    let port = net::local_addr(&listener)
-        .map_err(|e| context(e, "getsockname"))?
-        .port();
-    let mut server = Server {
-        listener,
-        pipe,
-        conn_list: Vec::new(),
-        draining: Vec::new(),
-        spare: open_spare(),
-        options,
-        console: Console {
-            out: console,
-            broken: false,
-        },
-        recv_buf: vec![0; Constants::SERVER_RECV_CHUNK],
-        batch: Vec::new(),
-    };
-    server.console.print(&make_start_msg(port, options.colour));
-    server.console.flush();
-    // ANCHOR: main_loop
-    let result = loop {
-        match server.run_server() {
-            Ok(Flow::Continue) => continue,
-            Ok(Flow::Stop) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
-    server.close_all();
-    // ANCHOR_END: main_loop
-    let _ = net::close(server.listener);
-    if let Some(spare) = server.spare {
-        let _ = net::close(spare);
-    }
-    result
-}
-
-impl<W: Write> Server<'_, W> {
-    /// One turn of the loop: wait in `select`, then serve whatever is ready.
-    ///
-    /// Twin of the report's `run_server(servSock, connList)`. Its `except
-    /// KeyboardInterrupt` becomes the signal pipe in the read list (returning
-    /// [`Flow::Stop`]). The steps are numbered in the module docs.
-    ///
-    /// # Errors
-    /// `select` failing with anything but `EINTR` (a bug, or `ENOMEM`).
-    pub fn run_server(&mut self) -> io::Result<Flow> {
-        // ANCHOR: run_server
-        // 1. Wait. Read list: listener, signal pipe, every client still here.
-        //    Write list: only clients with output waiting (a socket with room
-        //    is always writable: asking for all would make select spin).
-        let read_list = [self.listener.as_fd(), self.pipe.fd()]
-            .into_iter()
-            .chain(self.conn_list.iter().map(|c| c.sock.as_fd()));
-        let write_list = self
-            .conn_list
-            .iter()
-            .filter(|c| !c.outbox.is_empty())
-            .map(|c| c.sock.as_fd())
-            .chain(self.draining.iter().map(|d| d.sock.as_fd()));
-        // No time-out, as in the report, unless a leaver's output is draining.
-        let timeout = self
-            .draining
-            .iter()
-            .map(|d| d.deadline.saturating_duration_since(Instant::now()))
-            .min();
-        let ready = match select(read_list, write_list, timeout) {
-            Ok(ready) => ready,
-            // A signal ran its handler: the pipe is readable now; look again.
-            Err(SelectError::Interrupted) => return Ok(Flow::Continue),
-            Err(e) => return Err(e.into()),
-        };
-        // 2. Ctrl+C or kill: stop between two steps, never inside one.
-        if ready.readable(raw(&self.pipe.fd())) && self.pipe.take() {
-            return Ok(Flow::Stop);
-        }
-        // Clients accepted in this turn were not in the sets; serve only the others.
-        let watched = self.conn_list.len();
-        if ready.readable(raw(&self.listener)) {
-            self.connect_client();
-        }
-        // 3. Every readable client: receive and relay.
-        for i in 0..watched {
-            let client = &self.conn_list[i];
-            if client.leaving.is_none() && ready.readable(raw(&client.sock)) {
-                self.recv_and_send_msg(i);
-            }
-        }
-        // 4., 5. Remove who left, send what waits, remove who failed.
-        self.reap();
-        self.flush_outboxes(&ready);
-        self.reap();
-        self.drain(&ready);
-        self.console.flush();
-        // ANCHOR_END: run_server
-        Ok(Flow::Continue)
-    }
-
-    /// Accept the connections waiting on the listener and greet them.
-    ///
-    /// Twin of the report's `connect_client(sock, servSock, connList)`: accept,
-    /// append to the master list, send the newcomer the connect notice, everyone
-    /// else the join notice, and print it. Not in the report: accept up to
-    /// `ACCEPT_BATCH` per turn (stopping at `EAGAIN`), turn away a connection
-    /// whose fd `select` cannot watch, and survive `EMFILE`.
-    pub fn connect_client(&mut self) {
-        for _ in 0..Constants::ACCEPT_BATCH {
-            // ANCHOR: accept
-            let sock = match net::accept(&self.listener) {
-                Ok(sock) => sock,
-                // The queue is empty (or the client gave up before we got to it).
-                Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO) => return,
-                // A signal arrived: the loop will see the pipe next turn.
-                Err(Errno::EINTR) => return,
-                // Out of fds: the listener stays readable, so without this select
-                // would return at once, forever, at 100% CPU.
-                Err(e @ (Errno::EMFILE | Errno::ENFILE)) => return self.refuse_with_spare(e),
-                // ENOBUFS, ENOMEM, or worse: say so and try again next turn.
-                Err(e) => {
-                    eprintln!("srv: accept: {}", net::strerror(e));
-                    return;
-                }
-            };
-            // ANCHOR_END: accept
-            let addr = match net::peer_addr(&sock) {
-                Ok(addr) => format_addr(&addr),
-                // Gone already (ENOTCONN): nothing to greet.
-                Err(_) => continue,
-            };
-            // ANCHOR: fd_setsize
-            if raw(&sock) >= FD_SETSIZE {
-                self.turn_away(
-                    sock,
-                    &addr,
-                    "its fd is past FD_SETSIZE, which select cannot watch",
-                );
-                continue;
-            }
-            // ANCHOR_END: fd_setsize
-            self.conn_list.push(Client {
-                sock,
-                addr,
-                framer: LineFramer::new(Constants::RECV_BUFF),
-                outbox: Outbox::new(Constants::OUTBOX_LIMIT),
-                blocked: false,
-                leaving: None,
-            });
-            let users = self.conn_list.len();
-            let newcomer = users - 1;
-            let colour = self.options.colour;
-            let conn_msg = make_conn_msg(users, colour);
-            let join_msg = make_join_msg(&self.conn_list[newcomer].addr, users, colour);
-            self.send_to(newcomer, &conn_msg);
-            self.send_all(Some(newcomer), &join_msg);
-            self.console.print(&join_msg);
-        }
-    }
-
-    /// `EMFILE`: free the spare fd, accept the waiting connection with it, tell it
-    /// the server is full, close it, and take the spare back (the libev/UNP remedy).
-    fn refuse_with_spare(&mut self, errno: Errno) {
-        match self.spare.take() {
-            Some(spare) => {
-                let _ = net::close(spare);
-                if let Ok(sock) = net::accept(&self.listener) {
-                    let addr = net::peer_addr(&sock)
-                        .map(|a| format_addr(&a))
-                        .unwrap_or_default();
-                    self.turn_away(sock, &addr, &net::strerror(errno));
-                }
-                self.spare = open_spare();
-            }
-            // No spare (it could not be reopened): nothing frees the queue, so log it.
-            // The loop goes on; the next accept will try again.
-            None => eprintln!("srv: accept: {} (no spare fd)", net::strerror(errno)),
-        }
-    }
-
-    /// Send the "server full" notice to a connection we will not serve, and close it.
-    fn turn_away(&mut self, sock: OwnedFd, addr: &str, why: &str) {
-        // One try, non-blocking: a fresh socket's buffer has room for one line.
-        let _ = net::send(&sock, &make_full_msg(self.options.colour));
-        let _ = net::close(sock);
-        eprintln!("srv: turned away {addr}: {why}");
-    }
-
-    /// Queue `message` for every client but `sender` (and those leaving).
-    ///
-    /// Twin of the report's `send_all(sendSock, servSock, message, connList)`. The
-    /// report `send`s on a blocking socket and, when that fails, removes the socket
-    /// from the list it is iterating, which skips the next recipient. Here the
-    /// message goes to each recipient's outbox; one whose outbox is full is marked
-    /// to leave and removed later by [`Server::reap`]; nobody is skipped.
-    pub fn send_all(&mut self, sender: Option<usize>, message: &[u8]) {
-        // ANCHOR: send_all
-        for (i, client) in self.conn_list.iter_mut().enumerate() {
-            if Some(i) == sender || client.leaving.is_some() {
-                continue;
-            }
-            if client.outbox.push(message).is_err() {
-                // A slow reader: it has let OUTBOX_LIMIT bytes pile up.
-                client.leaving = Some(Leave::Error);
-                client.outbox.clear();
-            } else if client.outbox.len() >= Constants::FLUSH_EARLY && !client.blocked {
-                // A burst (many senders in one turn): hand the kernel what it will
-                // take now rather than at the end of the turn, so only a client
-                // that really does not read can reach the limit.
-                client.flush();
-            }
-        }
-        // ANCHOR_END: send_all
-    }
-
-    /// Queue `message` for one client (the report's `newConnSock.send(conn_msg)`).
-    fn send_to(&mut self, i: usize, message: &[u8]) {
-        let client = &mut self.conn_list[i];
-        if client.outbox.push(message).is_err() {
-            client.leaving = Some(Leave::Error);
-        }
-    }
-
-    /// Receive what client `i` sent and relay each complete line to the others.
-    ///
-    /// Twin of the report's `recv_and_send_msg(sock, servSock, connList)`. The
-    /// report takes one `recv` as one message; here the bytes go through the
-    /// client's [`LineFramer`], and each line is sanitised, formatted once and
-    /// relayed. An empty line means leave; so does end of stream (`recv` returning
-    /// 0), which the report mistakes for an endless stream of empty messages. A
-    /// reset is a leave with the "(error)" mark.
-    pub fn recv_and_send_msg(&mut self, i: usize) {
-        let Server {
-            conn_list,
-            recv_buf,
-            batch,
-            console,
-            options,
-            ..
-        } = self;
-        let colour = options.colour;
-        let client = &mut conn_list[i];
-        batch.clear();
-        // ANCHOR: recv
-        // Each line: an empty one means leave, and ends the client's input (what
-        // follows it is not relayed); any other is formatted once into the batch.
-        let mut quit = false;
-        let mut on_line = |line: Line<'_>| {
-            if quit || line.is_leave() {
-                quit = true;
-                return;
-            }
-            let start = batch.len();
-            make_send_msg(batch, &client.addr, line.bytes, colour);
-            console.print(&batch[start..]);
-        };
-        let broken = match net::recv(&client.sock, recv_buf) {
-            // End of stream: the client closed its side. Relay an unfinished last
-            // line; then it leaves (the report would spin on empty reads).
-            Ok(0) => {
-                client.framer.finish(&mut on_line);
-                quit = true;
-                false
-            }
-            // Data: cut it into lines.
-            Ok(n) => {
-                client.framer.feed(&recv_buf[..n], &mut on_line);
-                false
-            }
-            // Nothing after all, or a signal: select will tell us again.
-            Err(Errno::EAGAIN | Errno::EINTR) => false,
-            // ECONNRESET, ETIMEDOUT...: the connection is broken.
-            Err(_) => true,
-        };
-        // ANCHOR_END: recv
-        if broken {
-            client.leaving = Some(Leave::Error);
-        } else if quit {
-            client.leaving = Some(Leave::Quit);
-        }
-        if !batch.is_empty() {
-            let message = std::mem::take(&mut self.batch);
-            self.send_all(Some(i), &message);
-            self.batch = message;
-        }
-    }
-
-    /// Remove every client marked to leave, telling the others and the console.
-    ///
-    /// The report's "close connection" steps (`connList.remove(sock)`,
-    /// `sock.close()`) with its leave notice, done here at the end of a turn so no
-    /// loop over the clients ever sees the list change under it. The count in each
-    /// notice is the number still inside after that client left.
-    // ANCHOR: reap
-    pub fn reap(&mut self) {
-        while let Some(i) = self.conn_list.iter().position(|c| c.leaving.is_some()) {
-            let mut client = self.conn_list.remove(i);
-            let error = client.leaving == Some(Leave::Error);
-            // A polite leave: deliver what it was sent before closing, if the
-            // kernel takes it now, or later, from the draining list.
-            match client.outbox.flush(&client.sock) {
-                Ok(Flushed::Blocked) if !error => self.draining.push(Draining {
-                    sock: client.sock,
-                    outbox: client.outbox,
-                    deadline: Instant::now() + Duration::from_secs(Constants::DRAIN_SECONDS),
-                }),
-                _ => {
-                    let _ = net::close(client.sock);
-                }
-            }
-            let msg = make_leave_msg(
-                &client.addr,
-                self.conn_list.len(),
-                error,
-                self.options.colour,
-            );
-            self.send_all(None, &msg);
-            self.console.print(&msg);
-        }
-    }
-    // ANCHOR_END: reap
-
-    /// Send from every outbox that has something waiting and a socket that can
-    /// take it (not in the report, which sends at once on blocking sockets).
-    ///
-    /// A client whose last send stopped short is only tried again once `select`
-    /// reports it writable. A failed send marks the client to leave with "(error)".
-    pub fn flush_outboxes(&mut self, ready: &Ready) {
-        // ANCHOR: flush
-        for client in &mut self.conn_list {
-            if client.outbox.is_empty() || client.leaving.is_some() {
-                continue;
-            }
-            if client.blocked && !ready.writable(raw(&client.sock)) {
-                continue;
-            }
-            client.flush();
-        }
-        // ANCHOR_END: flush
-    }
-
-    /// Send what the kernel takes to the clients that left with output waiting;
-    /// close each once its outbox is empty, a send fails, or its time is up.
-    fn drain(&mut self, ready: &Ready) {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < self.draining.len() {
-            let d = &mut self.draining[i];
-            let done = if ready.writable(raw(&d.sock)) {
-                !matches!(d.outbox.flush(&d.sock), Ok(Flushed::Blocked))
-            } else {
-                false
-            };
-            if done || now >= d.deadline {
-                let d = self.draining.swap_remove(i);
-                let _ = net::close(d.sock);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
-    /// each client one last non-blocking try at its outbox, close every socket and
-    /// the listener, and print the report's `KeyboardInterrupt` line.
-    // ANCHOR: close_all
-    fn close_all(&mut self) {
-        for mut client in self.conn_list.drain(..) {
-            let _ = client.outbox.flush(&client.sock);
-            let _ = net::close(client.sock);
-        }
-        for mut d in self.draining.drain(..) {
-            let _ = d.outbox.flush(&d.sock);
-            let _ = net::close(d.sock);
-        }
-        self.console.print(Texts::KEY_INTER.as_bytes());
-        self.console.flush();
-    }
-    // ANCHOR_END: close_all
-}
-
-fn raw(fd: &impl AsFd) -> std::os::fd::RawFd {
-    std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())
+fn raw(fd: &impl AsFd) -> RawFd {
+    fd.as_fd().as_raw_fd()
 }
 
 #[cfg(test)]
@@ -773,8 +814,22 @@ mod tests {
     #[test]
     fn relayed_lines_are_stripped_sanitised_and_coloured() {
         let mut out = Vec::new();
-        make_send_msg(&mut out, "a:1", b"hi \x1b[2J\r", true);
+        let line = Line {
+            bytes: b"hi \x1b[2J ",
+            whole: true,
+            ends: true,
+        };
+        make_send_msg(&mut out, "a:1", line, true);
         assert_eq!(out, b"\x1b[35m\x1b[1m\r[a:1]: hi ^[[2J\n\x1b[0m");
+        // A piece that does not end its line keeps its spaces.
+        let mut out = Vec::new();
+        let piece = Line {
+            bytes: b"hi  ",
+            whole: false,
+            ends: false,
+        };
+        make_send_msg(&mut out, "a:1", piece, false);
+        assert_eq!(out, b"\r[a:1]: hi  \n");
     }
 
     #[test]

@@ -78,30 +78,48 @@ impl Constants {
     pub const TIMEOUT_TIME: u64 = 2;
     /// `cli.py`: bytes asked of one `recv` on the client.
     pub const RECV_BUFSIZE: usize = 1 << 12;
-    /// `srv.py`: bytes asked of one `recv` in the report; here it is the longest
-    /// line the server relays in one piece (see [`crate::framing`]).
+    /// `srv.py`: bytes asked of one `recv`. Here too: the server receives 4 KiB
+    /// at a time, and only when a client's earlier bytes are all relayed; it is
+    /// also the longest line relayed in one piece (see [`crate::framing`]).
     pub const RECV_BUFF: usize = 1 << 12;
-    /// `srv.py`: the `listen` backlog.
+    /// `srv.py`: the `listen` backlog. Ours is [`Constants::ACCEPT_BACKLOG`].
     pub const LISTEN_BACKLOG: i32 = 10;
     /// `srv.py`: how many entries of `connList` are the server's own socket.
     pub const NUM_SERVER: usize = 1;
     /// `srv.py`: the client being counted out in a leave notice.
     pub const NUM_LEAVING_CLIENT: usize = 1;
-    /// Ours: the most bytes waiting to be sent to one client. A client that stops
-    /// reading and lets this much pile up is disconnected (a "slow reader").
-    pub const OUTBOX_LIMIT: usize = 1 << 20;
-    /// Ours: an outbox this full is flushed at once instead of at the end of the
-    /// turn (many senders in one turn can queue more than the limit for one reader).
-    pub const FLUSH_EARLY: usize = 1 << 18;
-    /// Ours: bytes asked of one `recv` on the server. Larger than `RECV_BUFF` so a
-    /// busy client is drained in fewer calls; lines are still cut at `RECV_BUFF`.
-    pub const SERVER_RECV_CHUNK: usize = 1 << 16;
+    /// Ours: the `listen` backlog (Redis and nginx use 511). With the report's 10,
+    /// a class joining at once overflows the queue; Linux then drops the SYNs, and
+    /// each client retries only a second later.
+    pub const ACCEPT_BACKLOG: i32 = 511;
+    /// Ours: the kernel send buffer asked for each client (`SO_SNDBUF`; Linux
+    /// doubles it). Caps the kernel memory a client that never reads can pin.
+    pub const SEND_BUFFER: usize = 32 * 1024;
+    /// Ours: a reader with more than this waiting in its outbox is behind; while it
+    /// keeps reading, the room waits for it (see [`crate::outbox`]).
+    pub const SENDQ_SOFT: usize = 64 * 1024;
+    /// Ours: a reader with more than this waiting is cut at once.
+    pub const SENDQ_HARD: usize = 4 << 20;
+    /// Ours: a reader that is behind and takes nothing for this long is cut.
+    pub const STALL_SECONDS: u64 = 10;
+    /// Ours: the room waits for a reader that is behind only if the kernel took
+    /// bytes from it within this many milliseconds.
+    pub const HOLD_MS: u64 = 1000;
+    /// Ours: over this many bytes waiting in all outboxes together, the room stops
+    /// reading new lines until the readers catch up (or the stalled ones are cut).
+    pub const ROOM_QUEUE_LIMIT: usize = 32 << 20;
+    /// Ours: the output one turn of the loop may produce, counted as each relayed
+    /// line's bytes times its recipients, shared fairly between the senders.
+    pub const TURN_BUDGET: usize = 1 << 20;
     /// Ours: how long a client that left politely may take to receive what was
-    /// still waiting for it before the server closes it anyway.
+    /// still waiting for it, and to close its side, before the server closes anyway.
     pub const DRAIN_SECONDS: u64 = 5;
     /// Ours: the most connections accepted in one turn of the loop, so a flood of
     /// connections cannot starve the clients already inside.
     pub const ACCEPT_BATCH: usize = 64;
+    /// Ours: how long the server stops accepting after an `accept` error that
+    /// waiting cannot cure at once (`ENFILE`, `ENOBUFS`, `ENOMEM`, no spare fd).
+    pub const ACCEPT_PAUSE_MS: u64 = 100;
 }
 
 /// Write `body` framed by the colour `codes` and `ENDC`, or plain when `colour` is false.

@@ -21,10 +21,7 @@
 
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use nix::errno::Errno;
 
 static ON: AtomicBool = AtomicBool::new(false);
 static COLOUR: AtomicBool = AtomicBool::new(false);
@@ -60,10 +57,28 @@ pub fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
+/// Make a system call and, when tracing is on, print one line about it.
+///
+/// `traced!(CALL, SHOW, "name({}, ...)", args...)` evaluates `CALL` (a
+/// `nix::Result`), and if [`on`] it formats the name and arguments, then ` = `
+/// and the value through `SHOW` (`show_zero`, `show_fd`... or a closure), or
+/// ` = -1 EAGAIN (...)` for an error. It returns the call's result unchanged, so a
+/// wrapper reads as the call and its error handling; the tracing stays here.
+#[macro_export]
+macro_rules! traced {
+    ($call:expr, $show:expr, $($name:tt)+) => {{
+        let result = $call;
+        if $crate::trace::on() {
+            $crate::trace::done(format_args!($($name)+), &result, $show);
+        }
+        result
+    }};
+}
+
 /// Trace a finished call: `call` is its name and arguments, `outcome` its result,
 /// `ok` formats a success value (for example the new fd) and may add detail.
 ///
-/// Call only when [`on`] is true.
+/// Call only when [`on`] is true; [`traced!`](crate::traced) does.
 pub fn done<T>(
     call: fmt::Arguments<'_>,
     outcome: &nix::Result<T>,
@@ -91,19 +106,26 @@ pub fn done<T>(
         line.push_str("\x1b[0m");
     }
     line.push('\n');
-    write_line(line.as_bytes());
+    crate::stdio::log_bytes(line.as_bytes());
 }
 
-/// Write one whole line to stderr with as few `write` calls as the kernel allows
-/// (one, for a line this short).
-fn write_line(mut bytes: &[u8]) {
-    let stderr = std::io::stderr();
-    while !bytes.is_empty() {
-        match nix::unistd::write(stderr.as_fd(), bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
+/// Trace helper: a call that returns 0 on success.
+pub fn show_zero(_: &(), out: &mut String) {
+    out.push('0');
+}
+
+/// Trace helper: a call that returns a new fd.
+pub fn show_fd(fd: &std::os::fd::OwnedFd, out: &mut String) {
+    use std::os::fd::AsRawFd;
+    let _ = write!(out, "{}", fd.as_raw_fd());
+}
+
+/// Trace helper: a byte count and a preview of the bytes.
+pub fn show_data(n: usize, data: &[u8], out: &mut String) {
+    let _ = write!(out, "{n}");
+    if n > 0 {
+        out.push_str("  ");
+        preview(out, data);
     }
 }
 

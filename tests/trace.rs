@@ -53,7 +53,16 @@ fn a_session_traces_every_call_in_order() {
     // The signal may land in select (EINTR, then select again) or just before it.
     let interrupted = trace.contains("= -1 EINTR (Interrupted system call)");
     let want = expect(&[
-        // Start-up: open_listener, SelfPipe::install, run.
+        // Start-up: stderr and stdout of our own (stdio::init), open_listener,
+        // SelfPipe::install, run.
+        ("fstat", "2"),
+        ("open", "\"/proc/self/fd/2\""),
+        ("dup2", "3"),
+        ("close", "3"),
+        ("fstat", "1"),
+        ("open", "\"/proc/self/fd/1\""),
+        ("dup2", "3"),
+        ("close", "3"),
         ("socket", "AF_INET"),
         ("setsockopt", "3"),
         ("bind", "3"),
@@ -71,22 +80,20 @@ fn a_session_traces_every_call_in_order() {
         ("write", "1"),
         // a joins: accept until EAGAIN, greet, print.
         ("select", "nfds=5"),
-        ("accept", "3"),
-        ("fcntl", "7"),
-        ("fcntl", "7"),
-        ("setsockopt", "7"),
+        ("accept4", "3"),
         ("getpeername", "7"),
-        ("accept", "3"),
+        ("setsockopt", "7"),
+        ("setsockopt", "7"),
+        ("accept4", "3"),
         ("send", "7"),
         ("write", "1"),
         // b joins: a hears the join, b the greeting.
         ("select", "nfds=8"),
-        ("accept", "3"),
-        ("fcntl", "8"),
-        ("fcntl", "8"),
-        ("setsockopt", "8"),
+        ("accept4", "3"),
         ("getpeername", "8"),
-        ("accept", "3"),
+        ("setsockopt", "8"),
+        ("setsockopt", "8"),
+        ("accept4", "3"),
         ("send", "7"),
         ("send", "8"),
         ("write", "1"),
@@ -95,20 +102,22 @@ fn a_session_traces_every_call_in_order() {
         ("recv", "8"),
         ("send", "7"),
         ("write", "1"),
-        // b leaves.
+        // b leaves: a hears it; b's side is shut (FIN) but kept open to read,
+        // until b closes too (the lingering close).
         ("select", "nfds=9"),
         ("recv", "8"),
-        ("close", "8"),
         ("send", "7"),
+        ("shutdown", "8"),
         ("write", "1"),
         // Ctrl+C: the pipe wakes select; drain it; close everyone.
-        ("select", "nfds=8"),
+        ("select", "nfds=9"),
         ("read", "4"),
         ("read", "4"),
         ("close", "7"),
-        ("write", "1"),
+        ("close", "8"),
         ("close", "3"),
         ("close", "6"),
+        ("write", "1"),
         ("close", "4"),
         ("close", "5"),
     ]);
@@ -126,9 +135,11 @@ fn a_session_traces_every_call_in_order() {
     }
     assert_eq!(got, want, "\nfull trace:\n{trace}");
     // A few lines in full: results, errno names, sets and previews.
-    assert!(trace.contains("listen(3, 10) = 0\n"), "{trace}");
+    assert!(trace.contains("listen(3, 511) = 0\n"), "{trace}");
     assert!(
-        trace.contains("accept(3) = -1 EAGAIN (Resource temporarily unavailable)\n"),
+        trace.contains(
+            "accept4(3, SOCK_NONBLOCK|SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)\n"
+        ),
         "{trace}"
     );
     assert!(
@@ -136,11 +147,11 @@ fn a_session_traces_every_call_in_order() {
         "{trace}"
     );
     assert!(
-        trace.contains("recv(8, 65536) = 6  \"hello\\n\"\n"),
+        trace.contains("recv(8, 4096) = 6  \"hello\\n\"\n"),
         "{trace}"
     );
     assert!(
-        trace.contains("fcntl(7, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"),
+        trace.contains("setsockopt(7, SOL_SOCKET, SO_SNDBUF, 32768) = 0\n"),
         "{trace}"
     );
 }
@@ -174,10 +185,14 @@ fn the_client_traces_its_connect() {
     assert!(out.status.success());
     let trace = String::from_utf8_lossy(&out.stderr).into_owned();
     let got: Vec<String> = calls(&trace).into_iter().map(|(c, _)| c).collect();
-    assert_eq!(&got[..4], ["isatty", "socket", "fcntl", "fcntl"], "{trace}");
-    assert_eq!(got[4], "connect", "{trace}");
+    // isatty for the colour choice, stderr and stdout of our own, then the connect.
+    let stdio = ["fstat", "open", "dup2", "close"];
+    assert_eq!(got[0], "isatty", "{trace}");
+    assert_eq!(&got[1..9], [stdio, stdio].concat(), "{trace}");
+    assert_eq!(&got[9..12], ["socket", "fcntl", "fcntl"], "{trace}");
+    assert_eq!(got[12], "connect", "{trace}");
     if trace.contains("EINPROGRESS") {
-        assert_eq!(&got[5..7], ["select", "getsockopt"], "{trace}");
+        assert_eq!(&got[13..15], ["select", "getsockopt"], "{trace}");
     }
     // stdin is empty: it leaves with an empty line, then the server closes.
     assert!(trace.contains("read(0, 4096) = 0\n"), "{trace}");
@@ -190,6 +205,6 @@ fn the_client_traces_its_connect() {
         trace
             .trim_end()
             .ends_with("close(3) = 0\nclose(4) = 0\nclose(5) = 0"),
-        "{trace}"
+        "the socket is closed after the last words, then the signal pipe: {trace}"
     );
 }

@@ -9,43 +9,45 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
         return;
     }
-    // First byte: the cap (4..=67); second: the chunk size (1..=256); then the stream.
+    // First byte: the cap (4..=67); second: the chunk size (1..=cap); then the stream.
     let cap = 4 + (data[0] as usize % 64);
-    let chunk = 1 + data[1] as usize;
+    let chunk = 1 + data[1] as usize % cap;
     let stream = &data[2..];
     let mut framer = LineFramer::new(cap);
-    let mut items: Vec<(Vec<u8>, bool)> = Vec::new();
-    for part in stream.chunks(chunk) {
-        framer.feed(part, |l| items.push((l.bytes.to_vec(), l.whole)));
-        assert!(framer.pending() <= cap, "pending {} over cap {cap}", framer.pending());
+    // (bytes, whole, ends), taken as the server takes them: all lines, then a recv.
+    let mut items: Vec<(Vec<u8>, bool, bool)> = Vec::new();
+    let mut parts = stream.chunks(chunk);
+    loop {
+        while let Some(l) = framer.next_line() {
+            assert!(l.bytes.len() <= cap, "piece over the cap");
+            items.push((l.bytes.to_vec(), l.whole, l.ends));
+        }
+        assert!(framer.wants_input(), "holds a line it will not hand out");
+        let Some(part) = parts.next() else { break };
+        let got = framer.fill(|space| {
+            space[..part.len()].copy_from_slice(part);
+            Ok(part.len())
+        });
+        assert_eq!(got, Ok(part.len()));
     }
-    // Every complete line, in order: whole if it fits, else capped pieces.
-    let complete = match stream.iter().rposition(|&b| b == b'\n') {
-        Some(end) => &stream[..end],
-        None => &[][..],
-    };
-    let mut it = items.iter();
-    if stream.contains(&b'\n') {
-        for line in complete.split(|&b| b == b'\n') {
-            if line.len() <= cap {
-                let (bytes, whole) = it.next().expect("a line is missing");
-                assert!(*whole && bytes.as_slice() == line, "line changed");
-            } else {
-                let mut joined = Vec::new();
-                while joined.len() < line.len() {
-                    let (bytes, whole) = it.next().expect("a piece is missing");
-                    assert!(!whole && bytes.len() <= cap && !bytes.is_empty());
-                    joined.extend_from_slice(bytes);
+    // Every complete line, in order: whole if it fits, else pieces ending in one
+    // marked as the end of the line.
+    let mut it = items.into_iter();
+    if let Some(end) = stream.iter().rposition(|&b| b == b'\n') {
+        for line in stream[..end].split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut joined = Vec::new();
+            loop {
+                let (bytes, whole, ends) = it.next().expect("a line is missing");
+                assert_eq!(whole, line.len() <= cap, "whole means it fit");
+                joined.extend_from_slice(&bytes);
+                if ends {
+                    break;
                 }
-                assert_eq!(joined, line, "pieces do not add up to the line");
             }
+            assert_eq!(joined, line, "pieces do not add up to the line");
         }
     }
-    // What is left over belongs to the unfinished last line: pieces only.
-    let rest: Vec<u8> = it.flat_map(|(b, whole)| {
-        assert!(!whole);
-        b.clone()
-    }).collect();
-    let tail = &stream[stream.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)..];
-    assert!(tail.starts_with(&rest), "unfinished line's pieces out of order");
+    // What is left belongs to the unfinished last line: pieces only.
+    assert!(it.all(|(_, whole, ends)| !whole && !ends));
 });

@@ -13,7 +13,7 @@ fn unsafe_char(c: char) -> bool {
 fuzz_target!(|data: &[u8]| {
     // Server side: valid UTF-8, nothing unsafe, nothing trailing, bounded growth.
     let mut out = Vec::new();
-    sanitize_line(&mut out, data);
+    sanitize_line(&mut out, data, true);
     let text = std::str::from_utf8(&out).expect("sanitised output is UTF-8");
     assert!(!text.chars().any(unsafe_char), "unsafe character in {text:?}");
     assert!(text.trim_end() == text);

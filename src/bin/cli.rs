@@ -7,14 +7,15 @@
 //! Thin on purpose: parse the arguments, [`select_chat::client::connect`], then
 //! [`select_chat::client::run`].
 
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use select_chat::args::{self, Command};
 use select_chat::client::{self, Options};
-use select_chat::net::FdWriter;
 use select_chat::signals::SelfPipe;
+use select_chat::stdio::{self, Output};
 use select_chat::trace;
 
 const ABOUT: &str = "\
@@ -39,7 +40,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
-            eprintln!("cli: {msg}\n{}", args::usage("cli"));
+            stdio::init("cli");
+            stdio::log(format_args!("{msg}\n{}", args::usage("cli")));
             return ExitCode::from(2);
         }
     };
@@ -48,31 +50,33 @@ fn main() -> ExitCode {
     } else {
         trace::enable_from_env();
     }
-    let mut stdout = BufWriter::new(FdWriter::stdout());
-    let colour = !args.no_color && client::wants_colour(stdout.get_ref().0);
+    let colour = !args.no_color && client::wants_colour(io::stdout().as_fd());
+    // stdout and stderr of our own, non-blocking (see select_chat::stdio).
+    stdio::init("cli");
+    let mut stdout = Output::stdout(usize::MAX);
     let sock = match client::connect(&args.host, args.port) {
         Ok(sock) => sock,
         Err(e) => {
             // The report's line on stdout; the reason, for a person, on stderr.
-            let _ = stdout.write_all(&client::connect_error_text(colour));
-            let _ = stdout.flush();
-            eprintln!("cli: {e}");
-            return ExitCode::FAILURE;
+            stdout.push(&client::connect_error_text(colour));
+            stdout.finish(Duration::from_millis(500));
+            return fail(e);
         }
     };
     let pipe = match SelfPipe::install() {
         Ok(pipe) => pipe,
-        Err(e) => {
-            eprintln!("cli: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let stdin = io::stdin();
     match client::run(sock, stdin.as_fd(), &pipe, Options { colour }, stdout) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cli: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// One line on stderr, then exit status 1.
+fn fail(e: io::Error) -> ExitCode {
+    stdio::log(format_args!("{e}"));
+    stdio::log_finish(Duration::from_millis(250));
+    ExitCode::FAILURE
 }

@@ -7,13 +7,12 @@
 //! Thin on purpose: parse the arguments, open the listener, hand it to
 //! [`select_chat::server::run`].
 
-use std::io::BufWriter;
 use std::process::ExitCode;
 
 use select_chat::args::{self, Command};
-use select_chat::net::FdWriter;
-use select_chat::server::{self, Options};
+use select_chat::server;
 use select_chat::signals::SelfPipe;
+use select_chat::stdio::{self, CONSOLE_LIMIT, Output};
 use select_chat::texts::no_color_env;
 use select_chat::trace;
 
@@ -39,7 +38,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
-            eprintln!("srv: {msg}\n{}", args::usage("srv"));
+            stdio::init("srv");
+            stdio::log(format_args!("{msg}\n{}", args::usage("srv")));
             return ExitCode::from(2);
         }
     };
@@ -48,29 +48,28 @@ fn main() -> ExitCode {
     } else {
         trace::enable_from_env();
     }
-    let options = Options {
-        colour: !args.no_color && !no_color_env(),
-    };
+    // stdout and stderr of our own, non-blocking: nothing the server prints can
+    // stop it (see select_chat::stdio).
+    stdio::init("srv");
+    let console = Output::stdout(CONSOLE_LIMIT);
+    let colour = !args.no_color && !no_color_env();
     let listener = match server::open_listener(&args.host, args.port) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("srv: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let pipe = match SelfPipe::install() {
         Ok(pipe) => pipe,
-        Err(e) => {
-            eprintln!("srv: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
-    let console = BufWriter::new(FdWriter::stdout());
-    match server::run(listener, &pipe, options, console) {
+    match server::run(listener, &pipe, colour, console) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("srv: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// One line on stderr, then exit status 1.
+fn fail(e: std::io::Error) -> ExitCode {
+    stdio::log(format_args!("{e}"));
+    stdio::log_finish(std::time::Duration::from_millis(250));
+    ExitCode::FAILURE
 }

@@ -57,6 +57,8 @@ struct Opts {
     timeout: Duration,
     readers: usize,
     relay: bool,
+    /// `--fairness`: the quiet pair against a flooder, instead of a run.
+    fairness: bool,
 }
 
 impl Default for Opts {
@@ -70,6 +72,7 @@ impl Default for Opts {
             timeout: Duration::from_secs(60),
             readers: 1,
             relay: false,
+            fairness: false,
         }
     }
 }
@@ -255,6 +258,13 @@ fn connect_all(addr: SocketAddr, n: usize, timeout: Duration) -> Vec<TcpStream> 
     clients
 }
 
+/// Record latency only for lines from `senders` received by client `receiver`.
+#[derive(Clone, Debug)]
+struct Watch {
+    senders: std::ops::Range<usize>,
+    receiver: usize,
+}
+
 /// What one reader thread saw.
 struct Seen {
     received: u64,
@@ -271,6 +281,7 @@ fn reader(
     total: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     deadline: Instant,
+    watch: Option<Watch>,
 ) -> Seen {
     let mut poll = Poll::new().expect("poll");
     let mut conns: Vec<(usize, MioStream, Vec<u8>, Vec<u32>)> = Vec::new();
@@ -300,7 +311,8 @@ fn reader(
             continue;
         }
         for ev in events.iter() {
-            let (_, stream, carry, last) = &mut conns[ev.token().0];
+            let (idx, stream, carry, last) = &mut conns[ev.token().0];
+            let idx = *idx;
             loop {
                 let n = match stream.read(&mut buf) {
                     Ok(0) => break,
@@ -335,7 +347,12 @@ fn reader(
                             seen.order_violations += 1;
                         }
                         *slot = seq + 1;
-                        let _ = seen.hist.record((at.saturating_sub(ts) / 1000).max(1));
+                        if watch
+                            .as_ref()
+                            .is_none_or(|w| w.receiver == idx && w.senders.contains(&sender))
+                        {
+                            let _ = seen.hist.record((at.saturating_sub(ts) / 1000).max(1));
+                        }
                     }
                     start = nl + 1;
                 }
@@ -394,7 +411,7 @@ fn run(addr: SocketAddr, o: &Opts, server: Option<i32>) -> Report {
         .into_iter()
         .map(|g| {
             let (total, stop) = (Arc::clone(&total), Arc::clone(&stop));
-            thread::spawn(move || reader(g, s, expected, total, stop, deadline))
+            thread::spawn(move || reader(g, s, expected, total, stop, deadline, None))
         })
         .collect();
 
@@ -496,6 +513,232 @@ fn idle_rss_per_client(n: usize) -> (u64, f64) {
     )
 }
 
+/// The fairness run: what a quiet pair sees while one member floods.
+#[derive(Clone, Debug, Default)]
+struct Fair {
+    clients: usize,
+    flood: bool,
+    quiet_p50_us: u64,
+    quiet_p99_us: u64,
+    quiet_lines: u64,
+    delivered_per_s: f64,
+    quiet_tail: [u64; 6],
+}
+
+impl Fair {
+    fn line(&self) -> String {
+        format!(
+            "clients={} flood={} quiet_p50_ms={:.3} quiet_p99_ms={:.3} quiet_lines={} delivered_per_s={:.0} tail_us={:?}",
+            self.clients,
+            self.flood,
+            self.quiet_p50_us as f64 / 1e3,
+            self.quiet_p99_us as f64 / 1e3,
+            self.quiet_lines,
+            self.delivered_per_s,
+            self.quiet_tail
+        )
+    }
+}
+
+/// How many quiet members talk in the fairness run, each two lines a second.
+const QUIET: usize = 25;
+
+/// `n` members; members 1 to 25 talk quietly (each sends a line every 500 ms, in
+/// turn: 50 lines a second together) for `secs`, and the latency of their lines is
+/// measured at member 26. If `flood`, member 0 sends short lines as fast as TCP
+/// lets it meanwhile. Every member reads everything.
+fn fairness(addr: SocketAddr, n: usize, flood: bool, secs: f64) -> Fair {
+    let timeout = Duration::from_secs(60);
+    let clients = connect_all(addr, n, timeout);
+    let mut flooder = clients[0].try_clone().expect("clone");
+    let mut quiet: Vec<TcpStream> = clients[1..=QUIET]
+        .iter()
+        .map(|c| c.try_clone().expect("clone"))
+        .collect();
+    let receiver = QUIET + 1;
+    let total = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + timeout;
+    // The receiver has a reading thread of its own, like a person at a terminal:
+    // the bulk readers' rounds over hundreds of flooded connections would otherwise
+    // add their own delay to what is measured. Two threads read the others.
+    let mut groups: Vec<Vec<(usize, TcpStream)>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for (i, c) in clients.into_iter().enumerate() {
+        groups[if i == receiver { 2 } else { i % 2 }].push((i, c));
+    }
+    let watch = Watch {
+        senders: 1..QUIET + 1,
+        receiver,
+    };
+    let readers: Vec<_> = groups
+        .into_iter()
+        .map(|g| {
+            let (total, stop) = (Arc::clone(&total), Arc::clone(&stop));
+            let watch = watch.clone();
+            thread::spawn(move || {
+                reader(g, QUIET + 1, u64::MAX, total, stop, deadline, Some(watch))
+            })
+        })
+        .collect();
+    let flood_thread = flood.then(|| {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            // Short lines, in 64 KiB writes. The socket is non-blocking (the readers
+            // set O_NONBLOCK on the description it shares with its clone).
+            let mut seq = 0u64;
+            let mut buf = Vec::with_capacity(1 << 16);
+            let mut at = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if at == buf.len() {
+                    buf.clear();
+                    at = 0;
+                    while buf.len() + PAYLOAD < 1 << 16 {
+                        let _ = writeln!(buf, "{:05} {seq:08} {:020}", 0, now_ns());
+                        seq += 1;
+                    }
+                }
+                match flooder.write(&buf[at..]) {
+                    Ok(k) => at += k,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        // Wait (at most 50 ms, to see the stop flag) until the
+                        // kernel takes more, rather than spin.
+                        use std::os::fd::AsRawFd;
+                        let mut pfd = libc::pollfd {
+                            fd: flooder.as_raw_fd(),
+                            events: libc::POLLOUT,
+                            revents: 0,
+                        };
+                        unsafe { libc::poll(&mut pfd, 1, 50) };
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        })
+    });
+    // Let the room settle, and the flood spend its saved-up credit and fill every
+    // queue it can, before the quiet members start.
+    thread::sleep(Duration::from_secs(3));
+    let counted = total.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    let lines = (secs * 50.0) as u64;
+    for k in 0..lines {
+        let due = t0 + Duration::from_millis(20 * k);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        let (who, seq) = (k as usize % QUIET, k / QUIET as u64);
+        let _ = writeln!(quiet[who], "{:05} {seq:08} {:020}", who + 1, now_ns());
+    }
+    // A moment for the last quiet lines to arrive.
+    thread::sleep(Duration::from_millis(500));
+    let wall = t0.elapsed().as_secs_f64();
+    let delivered = total.load(Ordering::Relaxed) - counted;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(f) = flood_thread {
+        let _ = f.join();
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("histogram");
+    for r in readers {
+        hist.add(&r.join().expect("reader").hist).expect("merge");
+    }
+    Fair {
+        clients: n,
+        flood,
+        quiet_p50_us: hist.value_at_quantile(0.5),
+        quiet_p99_us: hist.value_at_quantile(0.99),
+        quiet_lines: hist.len(),
+        quiet_tail: [0.9, 0.95, 0.98, 0.99, 0.995, 0.999].map(|q| hist.value_at_quantile(q)),
+        delivered_per_s: delivered as f64 / wall,
+    }
+}
+
+/// A burst of `n` connects, all at once, against `addr` (IPv4): how many were
+/// greeted (their first byte arrived) within 10 s, and the seconds until the last
+/// of those was. Every SYN leaves within microseconds: non-blocking connects from
+/// one thread, then `poll` for the greetings. With a listen backlog smaller than
+/// the burst, Linux drops what does not fit in the queue (the SYN, or the
+/// handshake's last ACK), and those clients wait for a retransmission, a second or
+/// more later.
+fn burst(addr: SocketAddr, n: usize) -> (usize, f64) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let start = Instant::now();
+    let socks: Vec<OwnedFd> = (0..n)
+        .map(|_| {
+            let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+            let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
+            assert!(fd >= 0, "socket");
+            unsafe { libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), len) };
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect();
+    let mut greeted = vec![None; n];
+    let mut pfds: Vec<libc::pollfd> = socks
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(s),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    while greeted.iter().any(Option::is_none) && start.elapsed() < Duration::from_secs(10) {
+        unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, 50) };
+        for (k, p) in pfds.iter_mut().enumerate() {
+            if greeted[k].is_none() && p.revents & libc::POLLIN != 0 {
+                let mut byte = 0u8;
+                if unsafe { libc::recv(p.fd, (&mut byte as *mut u8).cast(), 1, 0) } == 1 {
+                    greeted[k] = Some(start.elapsed().as_secs_f64());
+                }
+                p.events = 0;
+            }
+        }
+    }
+    let done: Vec<f64> = greeted.into_iter().flatten().collect();
+    (done.len(), done.iter().cloned().fold(0.0, f64::max))
+}
+
+/// A listener with the given backlog that accepts as fast as it can and greets each
+/// connection with one byte: the kernel's side of a burst, without a chat server.
+fn greeter(backlog: i32) -> SocketAddr {
+    use std::os::fd::FromRawFd;
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket");
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    assert_eq!(
+        unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) },
+        0
+    );
+    assert_eq!(unsafe { libc::listen(fd, backlog) }, 0);
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        while let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(b"!");
+        }
+    });
+    addr
+}
+
 fn parse_opts(args: &[String]) -> Result<(Opts, bool), String> {
     let mut o = Opts::default();
     let mut single = false;
@@ -528,6 +771,8 @@ fn parse_opts(args: &[String]) -> Result<(Opts, bool), String> {
                 o.timeout = Duration::from_secs(val(a)?.parse().map_err(|_| "bad --timeout")?)
             }
             "--relay" => (o.relay, single) = (true, true),
+            "--burst" => {}
+            "--fairness" => (o.fairness, single) = (true, true),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -551,6 +796,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.iter().any(|a| a == "--burst") {
+        for backlog in [10, 511] {
+            println!(
+                "burst listener=greeter backlog={backlog} {:?}",
+                burst(greeter(backlog), 200)
+            );
+        }
+        println!("burst listener=srv {:?}", burst(Started::srv().addr, 200));
+        return;
+    }
     if single {
         let started = match (opts.addr, opts.relay) {
             (Some(_), _) => None,
@@ -561,6 +816,15 @@ fn main() {
             .addr
             .or(started.as_ref().map(|s| s.addr))
             .expect("an address");
+        if opts.fairness {
+            for flood in [false, true] {
+                println!(
+                    "fairness {}",
+                    fairness(addr, opts.clients, flood, 16.0).line()
+                );
+            }
+            return;
+        }
         let report = run(addr, &opts, started.as_ref().map(Started::pid));
         println!("{}", report.line());
     } else {
@@ -649,6 +913,47 @@ fn sweep(base: &Opts) {
     };
     println!("yardstick ours {}", ours.line());
     println!("yardstick relay {}", bare.line());
+    // The same at a steady 1,000 lines/s (100 senders): latency, not throughput.
+    let o = Opts {
+        clients: 500,
+        senders: 100,
+        messages: 30,
+        rate: 1000.0,
+        readers: 1,
+        ..base.clone()
+    };
+    let paced_ours = {
+        let srv = Started::srv();
+        run(srv.addr, &o, Some(srv.pid()))
+    };
+    let paced_bare = {
+        let relay = Started::relay();
+        run(relay.addr, &o, Some(relay.pid()))
+    };
+    println!("paced ours {}", paced_ours.line());
+    println!("paced relay {}", paced_bare.line());
+    // Fairness at N = 500: the quiet pair alone, then against a flooder.
+    let fair: Vec<Fair> = [false, true]
+        .into_iter()
+        .map(|flood| {
+            let srv = Started::srv();
+            let f = fairness(srv.addr, 500, flood, 16.0);
+            println!("fairness {}", f.line());
+            f
+        })
+        .collect();
+    // A class joining at once: 200 connects in a burst, against listeners with the
+    // report's backlog and with ours.
+    let bursts: Vec<(&str, i32, (usize, f64))> = vec![
+        ("a bare accept loop", 10, burst(greeter(10), 200)),
+        ("a bare accept loop", 511, burst(greeter(511), 200)),
+        ("srv", 511, burst(Started::srv().addr, 200)),
+    ];
+    for (what, backlog, (greeted, secs)) in &bursts {
+        println!(
+            "burst listener={what:?} backlog={backlog} connects=200 greeted={greeted} seconds={secs:.3}"
+        );
+    }
     let scans: Vec<(usize, f64)> = [10, 100, 1000]
         .iter()
         .map(|&n| (n, select_scan(n)))
@@ -656,17 +961,44 @@ fn sweep(base: &Opts) {
     for (n, us) in &scans {
         println!("select_scan fds={n} us_per_call={us:.2}");
     }
-    write_docs(&sat, &fixed, &idle, &ours, &bare, &scans);
+    write_docs(&Sweep {
+        sat,
+        fixed,
+        idle,
+        ours,
+        bare,
+        paced_ours,
+        paced_bare,
+        fair,
+        bursts,
+        scans,
+    });
 }
 
-fn write_docs(
-    sat: &[Report],
-    fixed: &[Report],
-    idle: &[(usize, u64, f64)],
-    ours: &Report,
-    bare: &Report,
-    scans: &[(usize, f64)],
-) {
+/// Everything the sweep measured.
+struct Sweep {
+    sat: Vec<Report>,
+    fixed: Vec<Report>,
+    idle: Vec<(usize, u64, f64)>,
+    ours: Report,
+    bare: Report,
+    paced_ours: Report,
+    paced_bare: Report,
+    fair: Vec<Fair>,
+    bursts: Vec<(&'static str, i32, (usize, f64))>,
+    scans: Vec<(usize, f64)>,
+}
+
+fn write_docs(w: &Sweep) {
+    let Sweep {
+        sat,
+        fixed,
+        idle,
+        ours,
+        bare,
+        scans,
+        ..
+    } = w;
     let root = env!("CARGO_MANIFEST_DIR");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -742,6 +1074,40 @@ fn write_docs(
         bare.server_cpu.unwrap_or(0.0),
         100.0 * ours.rate() / bare.rate().max(1.0)
     );
+    let ms = |us: u64| us as f64 / 1e3;
+    md += &format!(
+        "\nAt a steady 1,000 lines/s (100 senders), p99 latency is {:.2} ms for srv and {:.2} ms for the bare \
+         relay: srv's is {:.1} times the relay's.\n",
+        ms(w.paced_ours.p99_us),
+        ms(w.paced_bare.p99_us),
+        w.paced_ours.p99_us as f64 / w.paced_bare.p99_us.max(1) as f64
+    );
+    let (alone, flood) = (&w.fair[0], &w.fair[1]);
+    md += &format!(
+        "\n## Fairness: one member floods, the others talk (N = 500)\n\n\
+         Member 0 sends short lines as fast as TCP lets it; 25 quiet members talk, each a line every \
+         500 ms (50 lines a second together); everyone reads everything. The latency of the quiet lines \
+         at one member, without and with the flood ({} lines measured each time):\n\n\
+         | | quiet p50 ms | quiet p99 ms | deliveries/s, all lines |\n|---|---|---|---|\n\
+         | without the flood | {:.3} | {:.3} | {:.0} |\n| with the flood | {:.3} | {:.3} | {:.0} |\n\n\
+         With the flood, the quiet members' p99 is {:.1} times its value without it.\n",
+        flood.quiet_lines,
+        ms(alone.quiet_p50_us),
+        ms(alone.quiet_p99_us),
+        alone.delivered_per_s,
+        ms(flood.quiet_p50_us),
+        ms(flood.quiet_p99_us),
+        flood.delivered_per_s,
+        flood.quiet_p99_us as f64 / alone.quiet_p99_us.max(1) as f64
+    );
+    md += "\n## A class joins at once: 200 connects in a burst\n\n\
+           200 clients connect at the same moment; how many had their greeting within 10 s, and when \
+           the last of those had it. What does not fit in the listen queue is dropped by the kernel, and \
+           its client waits for a retransmission, a second or more later.\n\n\
+           | listener | listen backlog | greeted within 10 s | seconds until the last of them |\n|---|---|---|---|\n";
+    for (what, backlog, (greeted, secs)) in &w.bursts {
+        md += &format!("| {what} | {backlog} | {greeted} | {secs:.3} |\n");
+    }
     md += "\n## The select call itself\n\nOne call of our `select` with n idle fds and a zero time-out \
            (build the sets, the kernel's scan, copy the answer):\n\n| fds watched | µs per call |\n|---|---|\n";
     for (n, us) in scans {

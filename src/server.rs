@@ -191,6 +191,9 @@ struct Member {
     framer: LineFramer,
     /// Bytes for this member that the kernel has not taken yet.
     outbox: Outbox,
+    /// Not read before then: each turn in which it spoke pushed this ahead
+    /// (IRC's "fake lag"; see `SENDS_PER_SPEAKER`).
+    quiet_until: Instant,
     /// Set when the member must go; it is removed by `reap`, at the end of the
     /// turn, never while a loop over the members is running.
     leaving: Option<Leave>,
@@ -252,7 +255,7 @@ impl Server<'_> {
             .chain(
                 self.conn_list
                     .iter()
-                    .filter(|m| !self.room_waits && m.framer.wants_input())
+                    .filter(|m| !self.room_waits && m.framer.wants_input() && m.quiet_until <= now)
                     .map(|m| m.sock.as_fd()),
             )
             .chain(
@@ -285,28 +288,9 @@ impl Server<'_> {
         if ready.readable(raw(&self.listener)) {
             self.connect_client();
         }
-        // 3. Members with something to say (readable, or lines left from an earlier
-        //    turn) relay up to a fair share of the turn's output, taking turns.
+        // 3. Members with something to say: receive and relay, each its fair share.
         if !self.room_waits {
-            let speaks = |m: &Member| ready.readable(raw(&m.sock)) || !m.framer.wants_input();
-            let speakers = self.conn_list[..watched]
-                .iter()
-                .filter(|m| speaks(m))
-                .count();
-            let share = Constants::TURN_BUDGET / speakers.max(1);
-            let mut spent = 0;
-            for k in 0..watched {
-                let i = (self.first + k) % watched;
-                if !speaks(&self.conn_list[i]) {
-                    continue;
-                }
-                if spent >= Constants::TURN_BUDGET {
-                    self.first = i; // the budget is spent: this one starts next turn
-                    break;
-                }
-                spent +=
-                    self.recv_and_send_msg(i, ready.readable(raw(&self.conn_list[i].sock)), share);
-            }
+            self.take_turns(&ready, now, watched);
         }
         // 4., 5. Remove who left, send what waits, judge the readers, remove who
         //    failed or was cut; leavers finish closing.
@@ -321,11 +305,67 @@ impl Server<'_> {
         Ok(Flow::Continue)
     }
 
+    /// Step 3 of a turn, for the first `watched` members: each one with something
+    /// to say (readable, or lines left from an earlier turn) relays its lines with
+    /// [`Server::recv_and_send_msg`], up to a fair share of the turn's output, and
+    /// pays for the turn it caused (not in the report, where one member pasting a
+    /// file made every turn long for everyone).
+    ///
+    /// - The share: `TURN_BUDGET` split among this turn's speakers, at most
+    ///   `SPEAKER_SHARE` each, at least one line; where the budget runs out, the next
+    ///   turn starts.
+    /// - The price: a turn costs one `send` per member it reaches, charged to its
+    ///   speakers in proportion to what each said; a member may spend
+    ///   `SENDS_PER_SPEAKER` a second (with `LAG_CREDIT_MS` saved up while silent),
+    ///   and is not read until it can pay again (IRC's "fake lag"). Its bytes wait in
+    ///   the kernel meanwhile, and TCP slows it down.
+    fn take_turns(&mut self, ready: &Ready, now: Instant, watched: usize) {
+        let speaks = |m: &Member| {
+            m.quiet_until <= now && (ready.readable(raw(&m.sock)) || !m.framer.wants_input())
+        };
+        let speakers = self.conn_list[..watched]
+            .iter()
+            .filter(|m| speaks(m))
+            .count();
+        let share = (Constants::TURN_BUDGET / speakers.max(1)).min(Constants::SPEAKER_SHARE);
+        let mut said = Vec::with_capacity(speakers);
+        let mut spent = 0;
+        for k in 0..watched {
+            let i = (self.first + k) % watched;
+            if !speaks(&self.conn_list[i]) {
+                continue;
+            }
+            if spent >= Constants::TURN_BUDGET {
+                self.first = i; // the budget is spent: this one starts next turn
+                break;
+            }
+            let readable = ready.readable(raw(&self.conn_list[i].sock));
+            let cost = self.recv_and_send_msg(i, readable, share);
+            said.push((i, cost));
+            spent += cost;
+        }
+        let sends = self.conn_list.len().saturating_sub(1) as u64;
+        let credit = now
+            .checked_sub(Duration::from_millis(Constants::LAG_CREDIT_MS))
+            .unwrap_or(now);
+        for (i, cost) in said {
+            let paid = sends * cost as u64 / spent.max(1) as u64;
+            let lag = Duration::from_micros(paid * 1_000_000 / Constants::SENDS_PER_SPEAKER);
+            let member = &mut self.conn_list[i];
+            member.quiet_until = member.quiet_until.max(credit) + lag;
+        }
+    }
+
     /// How long step 1 may wait: not at all if lines are waiting to be relayed,
     /// else until the next deadline (a leaver's, a reader's verdict, the end of an
     /// accept pause, a log sum); for ever (as in the report) if there is none.
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.room_waits && self.conn_list.iter().any(|m| !m.framer.wants_input()) {
+        if !self.room_waits
+            && self
+                .conn_list
+                .iter()
+                .any(|m| !m.framer.wants_input() && m.quiet_until <= now)
+        {
             return Some(Duration::ZERO);
         }
         let deadlines = self.closing.iter().map(|c| c.deadline);
@@ -333,8 +373,14 @@ impl Server<'_> {
             .conn_list
             .iter()
             .filter_map(|m| m.outbox.next_verdict());
+        let lags = self
+            .conn_list
+            .iter()
+            .map(|m| m.quiet_until)
+            .filter(|&t| t > now);
         deadlines
             .chain(verdicts)
+            .chain(lags)
             .chain(self.accept_paused_until)
             .chain(stdio::log_deadline())
             .min()
@@ -391,6 +437,7 @@ impl Server<'_> {
                 addr,
                 framer: LineFramer::new(Constants::RECV_BUFF),
                 outbox: Outbox::new(),
+                quiet_until: Instant::now(),
                 leaving: None,
             });
             let users = self.conn_list.len();

@@ -107,11 +107,16 @@ fn a_hundred_mebibytes_without_newline_keep_memory_bounded() {
             ys
         })
     };
-    // Closed loop: never more than 8 MiB ahead of the reader.
+    // Closed loop: never more than 8 MiB ahead of the reader, and never past the
+    // reader's own deadline (if it gave up, so do we, and the assert below says why).
     let chunk = vec![b'y'; 1 << 20];
     let mut w = b.stream.try_clone().expect("clone");
-    for k in 1..=100u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    'send: for k in 1..=100u64 {
         while (k << 20).saturating_sub(got.load(Ordering::Relaxed)) > 8 << 20 {
+            if reader.is_finished() || Instant::now() > deadline {
+                break 'send;
+            }
             thread::sleep(Duration::from_millis(1));
         }
         w.write_all(&chunk).expect("stream");

@@ -325,10 +325,11 @@ fn fifty_clients_join_and_leave_with_exact_counts() {
 #[test]
 fn connections_past_fd_setsize_are_turned_away() {
     let limit = raise_nofile(4096);
-    assert!(
-        limit > 1200,
-        "cannot raise RLIMIT_NOFILE for this test (soft limit {limit})"
-    );
+    if limit <= 1200 {
+        // The hard limit is below what this test needs: nothing to learn here.
+        eprintln!("skipped: RLIMIT_NOFILE cannot be raised past 1200 (it is {limit})");
+        return;
+    }
     let mut srv = Srv::start();
     let mut first = Peer::join(&srv, 1);
     let mut inside = 1;
@@ -401,12 +402,17 @@ fn out_of_fds_is_neither_a_crash_nor_a_spin() {
         srv.cpu_seconds() - before < 0.25,
         "srv spins when out of fds"
     );
-    // Free a place: the next client gets in.
+    // Free a place: once the server has closed the leaver's socket, the next
+    // client gets in.
     let n = inside.len();
+    let fds = srv.open_fds();
     let leaver = inside.pop().expect("one");
     leaver.stream.shutdown(std::net::Shutdown::Both).ok();
     drop(leaver);
-    thread::sleep(Duration::from_millis(200));
+    wait_until(
+        || "the leaver's fd was never closed".into(),
+        || srv.open_fds() < fds,
+    );
     let mut again = Peer::connect_raw(srv.addr());
     again.expect(&conn_msg(n));
     srv.assert_alive();
@@ -434,16 +440,30 @@ fn sigint_and_sigterm_close_everyone_and_exit_zero() {
     }
 }
 
-/// Difference 7: a storm of signals that the server does not act on (SIGWINCH,
-/// SIGUSR1 is fatal by default so not that one) does not break the loop.
+/// Difference 7: signals that the server does not act on (SIGUSR1, whose default
+/// action would kill it, and SIGWINCH) interrupt `select`, which returns `EINTR`
+/// and is called again: the trace shows the interruptions, and the room goes on.
 #[test]
 fn stray_signals_do_not_break_the_loop() {
-    let (srv, mut a, mut b) = room();
-    for _ in 0..200 {
+    let mut srv = Srv::start_with(&["--trace", "127.0.0.1", "0"], |_| {});
+    let mut a = Peer::join(&srv, 1);
+    let mut b = Peer::join(&srv, 2);
+    a.expect(&join_msg(&b.addr, 2));
+    for _ in 0..100 {
+        srv.signal(libc::SIGUSR1);
         srv.signal(libc::SIGWINCH);
+        thread::sleep(Duration::from_millis(1));
     }
     b.send(b"after the storm\n");
     a.expect(&send_msg(&b.addr, "after the storm"));
+    srv.assert_alive();
+    srv.signal(libc::SIGTERM);
+    assert!(srv.wait_exit().success());
+    let trace = srv.stderr_text();
+    assert!(
+        trace.contains("= -1 EINTR (Interrupted system call)"),
+        "no select was interrupted:\n{trace}"
+    );
 }
 
 /// Difference 9 (addresses): IPv6, with the `[ip]:port` form.

@@ -151,7 +151,7 @@ fn a_session_traces_every_call_in_order() {
         "{trace}"
     );
     assert!(
-        trace.contains("setsockopt(7, SOL_SOCKET, SO_SNDBUF, 32768) = 0\n"),
+        trace.contains("setsockopt(7, SOL_SOCKET, SO_SNDBUF, 65536) = 0\n"),
         "{trace}"
     );
 }

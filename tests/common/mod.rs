@@ -380,18 +380,23 @@ pub fn wait_until(why: impl Fn() -> String, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Wait (bounded by `WAIT`) for `child` to exit; fail naming `what` otherwise.
+/// Wait (bounded by `WAIT`) for `child` to exit; fail naming `what` otherwise (and
+/// kill it). Its pipes are not read here: use [`wait_output`] for a child that
+/// may write more than a pipe holds.
 #[track_caller]
 pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let mut status = None;
-    wait_until(
-        || format!("{what} did not exit"),
-        || {
-            status = child.try_wait().expect("try_wait");
-            status.is_some()
-        },
-    );
-    status.expect("exited")
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A server with `n` clients in it, every join notice already read.
@@ -507,10 +512,36 @@ pub fn fake_server() -> (std::net::TcpListener, u16) {
     (listener, port)
 }
 
-/// Wait (bounded by `WAIT`) for a child to exit, and collect its output; kill it
-/// and fail if it does not.
+/// Wait (bounded by `WAIT`) for a child to exit, and collect its output; fail if
+/// it does not exit in time. Its stdout and stderr are read meanwhile, so a child
+/// that writes more than a pipe holds is not stuck waiting for us.
 #[track_caller]
 pub fn wait_output(mut child: Child) -> std::process::Output {
-    wait_exit(&mut child, "child");
-    child.wait_with_output().expect("output")
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut got);
+            }
+            got
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = wait_exit(&mut child, "child");
+    std::process::Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    }
 }

@@ -15,9 +15,12 @@
 //!   reading (the kernel took bytes from it in the last
 //!   [`Constants::HOLD_MS`]) makes the room wait for it: the server stops reading
 //!   new lines until it has caught up, and TCP slows the senders down;
-//! - a reader that is behind and has taken nothing for
-//!   [`Constants::STALL_SECONDS`], or that has more than [`Constants::SENDQ_HARD`]
-//!   waiting, is cut (the report's `(error)` leave).
+//! - a reader with output waiting in its outbox (its kernel buffers are full
+//!   already) that has taken nothing for [`Constants::STALL_SECONDS`], or that has
+//!   more than [`Constants::SENDQ_HARD`] waiting, is cut (the report's `(error)`
+//!   leave); so is one that has taken nothing for [`Constants::HOLD_MS`] while all
+//!   the outboxes together hold more than [`Constants::ROOM_QUEUE_LIMIT`]: it is
+//!   one of those holding the memory.
 //!
 //! (Redis's `client-output-buffer-limit` has the same two limits, a hard one and a
 //! soft one that must last; IRC servers call the hard one "Max SendQ exceeded".)
@@ -160,17 +163,21 @@ impl Outbox {
     }
     // ANCHOR_END: outbox_flush
 
-    /// Judge the reader after a flush: see the module docs.
+    /// Judge the reader after a flush: see the module docs. `over_budget`: all the
+    /// outboxes together hold more than [`Constants::ROOM_QUEUE_LIMIT`].
     // ANCHOR: judge
-    pub fn judge(&self, now: Instant) -> Verdict {
+    pub fn judge(&self, now: Instant, over_budget: bool) -> Verdict {
         let idle = now.saturating_duration_since(self.progress);
+        let hold = Duration::from_millis(Constants::HOLD_MS);
         if self.len() > Constants::SENDQ_HARD {
             Verdict::Cut("more than 4 MiB waiting for it")
-        } else if self.len() <= Constants::SENDQ_SOFT {
+        } else if self.is_empty() {
             Verdict::Fine
         } else if idle >= Duration::from_secs(Constants::STALL_SECONDS) {
             Verdict::Cut("it read nothing for 10 s")
-        } else if idle < Duration::from_millis(Constants::HOLD_MS) {
+        } else if over_budget && idle >= hold {
+            Verdict::Cut("it reads nothing while the room's memory is spent")
+        } else if self.len() > Constants::SENDQ_SOFT && idle < hold {
             Verdict::Behind
         } else {
             Verdict::Fine
@@ -181,7 +188,7 @@ impl Outbox {
     /// When [`Outbox::judge`] may change its mind with nothing happening (the
     /// room stops waiting, or the reader is cut), for `select`'s time-out.
     pub fn next_verdict(&self) -> Option<Instant> {
-        if self.len() <= Constants::SENDQ_SOFT {
+        if self.is_empty() {
             return None;
         }
         let hold = self.progress + Duration::from_millis(Constants::HOLD_MS);
@@ -234,22 +241,25 @@ mod tests {
         o.push(&vec![b'x'; Constants::SENDQ_SOFT]);
         // The clock starts when output starts waiting.
         let t0 = o.progress;
-        assert_eq!(
-            o.judge(t0 + Duration::from_secs(60)),
-            Verdict::Fine,
-            "at the soft limit"
-        );
+        // Up to the soft limit, the room does not wait for it...
+        assert_eq!(o.judge(t0, false), Verdict::Fine, "at the soft limit");
+        // ...but output waits for it, so it must take some within STALL_SECONDS.
+        let stalled = Duration::from_secs(Constants::STALL_SECONDS);
+        assert!(matches!(o.judge(t0 + stalled, false), Verdict::Cut(_)));
         o.push(b"x");
         // Over the soft limit: the room waits while the reader takes bytes...
-        assert_eq!(o.judge(t0), Verdict::Behind);
+        assert_eq!(o.judge(t0, false), Verdict::Behind);
         // ...then stops waiting for one that took nothing...
         let quiet = Duration::from_millis(Constants::HOLD_MS);
-        assert_eq!(o.judge(t0 + quiet), Verdict::Fine);
+        assert_eq!(o.judge(t0 + quiet, false), Verdict::Fine);
         // ...and cuts it if that lasts.
-        let stalled = Duration::from_secs(Constants::STALL_SECONDS);
-        assert!(matches!(o.judge(t0 + stalled), Verdict::Cut(_)));
+        assert!(matches!(o.judge(t0 + stalled, false), Verdict::Cut(_)));
+        // When the room's memory is spent, a reader that took nothing for a second
+        // is cut without waiting for the rest of STALL_SECONDS.
+        assert_eq!(o.judge(t0, true), Verdict::Behind);
+        assert!(matches!(o.judge(t0 + quiet, true), Verdict::Cut(_)));
         // Over the hard limit: cut at once.
         o.push(&vec![b'x'; Constants::SENDQ_HARD]);
-        assert!(matches!(o.judge(t0), Verdict::Cut(_)));
+        assert!(matches!(o.judge(t0, false), Verdict::Cut(_)));
     }
 }

@@ -596,18 +596,25 @@ impl Server<'_> {
     /// behind but reading, or too much waiting in all, makes the room wait.
     fn flush_outboxes(&mut self, ready: &Ready) {
         // ANCHOR: flush
-        let now = Instant::now();
-        let mut queued = self.closing.iter().map(|c| c.outbox.held()).sum::<usize>();
-        self.room_waits = false;
         for member in &mut self.conn_list {
             let outbox = &mut member.outbox;
             let may_send = !outbox.is_blocked() || ready.writable(raw(&member.sock));
             if !outbox.is_empty() && may_send && outbox.flush(&member.sock).is_err() {
                 // EPIPE, ECONNRESET: the member is gone.
                 member.leaving = Some(Leave::Error);
-                continue;
             }
-            match outbox.judge(now) {
+        }
+        // Then judge each reader by what it did with its chance.
+        let now = Instant::now();
+        let outboxes = self.conn_list.iter().map(|m| &m.outbox);
+        let queued: usize = outboxes
+            .chain(self.closing.iter().map(|c| &c.outbox))
+            .map(Outbox::held)
+            .sum();
+        let over_budget = queued > Constants::ROOM_QUEUE_LIMIT;
+        self.room_waits = over_budget;
+        for member in self.conn_list.iter_mut().filter(|m| m.leaving.is_none()) {
+            match member.outbox.judge(now, over_budget) {
                 Verdict::Fine => {}
                 Verdict::Behind => self.room_waits = true,
                 Verdict::Cut(why) => {
@@ -615,10 +622,6 @@ impl Server<'_> {
                     stdio::log_event("cut", format_args!("{}: {why}", member.addr));
                 }
             }
-            queued += outbox.held();
-        }
-        if queued > Constants::ROOM_QUEUE_LIMIT {
-            self.room_waits = true;
         }
         // ANCHOR_END: flush
     }

@@ -107,7 +107,7 @@ impl Constants {
     pub const HOLD_MS: u64 = 1000;
     /// Ours: over this many bytes waiting in all outboxes together, the room stops
     /// reading new lines until the readers catch up (or the stalled ones are cut).
-    pub const ROOM_QUEUE_LIMIT: usize = 32 << 20;
+    pub const ROOM_QUEUE_LIMIT: usize = 16 << 20;
     /// Ours: the output one turn of the loop may produce, counted as each relayed
     /// line's bytes times its recipients, shared fairly between the senders.
     pub const TURN_BUDGET: usize = 8 << 20;

@@ -702,3 +702,104 @@ fn a_client_with_a_full_stdout_still_stops_on_sigterm() {
     );
     assert!(status.success(), "{status:?}");
 }
+
+/// One member floods a room of 60 with two-byte lines for 5 s: the server reads it
+/// less often (IRC's "fake lag": each turn it speaks in costs it one send per
+/// recipient, and it may spend 10,000 a second), so once its 2 s of saved-up credit
+/// are spent, its lines reach the others at no more than about 30,000 a second (169
+/// turns a second, at most 167 lines each), while a quiet member's line still
+/// arrives within a second. (Without the fake lag this server relays several
+/// times more: the flooder would have the server to itself.)
+#[test]
+fn a_flooder_is_slowed_down_and_the_room_is_not() {
+    const N: usize = 60;
+    let (_srv, peers) = room_of(N);
+    let [flooder, quiet, watcher, rest @ ..] = &peers[..] else {
+        unreachable!()
+    };
+    // Everyone but the watcher is drained by one thread, so nobody is behind.
+    let fds: Vec<i32> = std::iter::once(quiet)
+        .chain(rest)
+        .map(|p| std::os::fd::AsRawFd::as_raw_fd(&p.stream))
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = {
+        let stop = std::sync::Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut pfds: Vec<libc::pollfd> = fds
+                .iter()
+                .map(|&fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let mut buf = vec![0u8; 1 << 16];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 50) };
+                for p in &pfds {
+                    if p.revents & libc::POLLIN != 0 {
+                        unsafe {
+                            libc::recv(p.fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+                        };
+                    }
+                }
+            }
+        })
+    };
+    let mut w = flooder.stream.try_clone().expect("clone");
+    w.set_write_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let flooding = std::sync::Arc::clone(&stop);
+    let flood = thread::spawn(move || {
+        let chunk = b"x\n".repeat(32768);
+        while !flooding.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = w.write(&chunk);
+        }
+    });
+    // The watcher counts the flood's lines, after the credit is spent (3 s), for 2 s.
+    let line = send_msg(&flooder.addr, "x").into_bytes();
+    let mut r = watcher.stream.try_clone().expect("clone");
+    r.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 1 << 16];
+    let mut tail = Vec::new();
+    let mut counted = 0;
+    let started = Instant::now();
+    let mut quiet_sent: Option<Instant> = None;
+    let mut quiet_took = None;
+    let said = send_msg(&quiet.addr, "still quiet").into_bytes();
+    let mut q = quiet.stream.try_clone().expect("clone");
+    while started.elapsed() < Duration::from_secs(5) {
+        if quiet_sent.is_none() && started.elapsed() > Duration::from_secs(4) {
+            q.write_all(b"still quiet\n").expect("quiet");
+            quiet_sent = Some(Instant::now());
+        }
+        if let Ok(n @ 1..) = r.read(&mut buf) {
+            tail.extend_from_slice(&buf[..n]);
+            if started.elapsed() > Duration::from_secs(3) {
+                counted += count(&tail, &line);
+            }
+            if let Some(t) = quiet_sent
+                && quiet_took.is_none()
+                && count(&tail, &said) > 0
+            {
+                quiet_took = Some(t.elapsed());
+            }
+            // Keep less than one whole line: what is counted is never counted again.
+            let keep = tail.len().saturating_sub(line.len().max(said.len()) - 1);
+            tail.drain(..keep);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().expect("flood");
+    drain.join().expect("drain");
+    let rate = counted / 2;
+    eprintln!("a flooder in a room of {N}: {rate} lines/s; a quiet line took {quiet_took:?}");
+    assert!(rate < 30_000, "the flooder got {rate} lines/s through");
+    let took = quiet_took.expect("the quiet line never arrived");
+    assert!(
+        took < Duration::from_secs(1),
+        "the quiet line took {took:?}"
+    );
+}

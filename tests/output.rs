@@ -208,16 +208,18 @@ fn a_stopped_server_delivers_every_line_when_it_resumes() {
     }
 }
 
-/// A reader that reads slowly but steadily (200 KB/s, like a terminal) while two
-/// others send 1.6 MB at full speed is never cut: the room waits for it (it is
-/// behind, but reading). The senders are slowed down by TCP, not cut either.
+/// A reader that reads slowly but steadily (500 KB/s, a terminal's pace) while two
+/// others send 5 MB at full speed is never cut: the room waits for it (it is
+/// behind, but reading), and the senders are slowed down by TCP, not cut either.
+/// (If the room did not wait, more than the 4 MiB hard limit would pile up for
+/// it, and it would be cut for what others sent.)
 #[test]
 fn a_slow_steady_reader_is_never_cut() {
     let (srv, peers) = room_of(3);
     let [slow, a, b] = &peers[..] else {
         unreachable!()
     };
-    const LINES: usize = 1600;
+    const LINES: usize = 5000;
     let line = "s".repeat(1000);
     let want_bytes: usize = [a, b]
         .iter()
@@ -225,17 +227,21 @@ fn a_slow_steady_reader_is_never_cut() {
         .sum();
     let mut r = slow.stream.try_clone().expect("clone");
     let reader = thread::spawn(move || {
-        // 20 KB every 100 ms: 200 KB/s.
+        // 50 KB every 100 ms: 500 KB/s.
         let mut got = 0usize;
-        let mut buf = vec![0u8; 20_000];
+        let mut buf = vec![0u8; 50_000];
         let deadline = Instant::now() + Duration::from_secs(40);
         r.set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
         let mut text = Vec::new();
         while got < want_bytes && Instant::now() < deadline {
-            if let Ok(n @ 1..) = r.read(&mut buf) {
-                got += n;
-                text.extend_from_slice(&buf[..n]);
+            match r.read(&mut buf) {
+                Ok(0) => break, // cut
+                Ok(n) => {
+                    got += n;
+                    text.extend_from_slice(&buf[..n]);
+                }
+                Err(_) => {}
             }
             thread::sleep(Duration::from_millis(100));
         }

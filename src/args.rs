@@ -1,4 +1,6 @@
-//! The command lines of `srv` and `cli`: `<host> <port>`, as in the report's `main()`.
+//! The command lines of `srv` and `cli`: `<host> <port>`, as in the report's `main()`,
+//! and what both programs do before their loop starts ([`start`]) and when they
+//! must stop on an error ([`fail`]).
 //!
 //! The report reads `sys.argv[1]` and `int(sys.argv[2])` and prints a usage line
 //! when there are fewer than two; a port that is not a number ends in a Python
@@ -6,6 +8,72 @@
 //! exit status 2; `--help` and `--version` are answered on stdout.
 
 use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::{stdio, trace};
+
+/// Which program is starting: they share their command line, except that only
+/// `srv` takes port 0 (the kernel picks a free one) and only `cli` has an editor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// The server, `srv`.
+    Srv,
+    /// The client, `cli`.
+    Cli,
+}
+
+impl Program {
+    /// `srv` or `cli`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::Srv => "srv",
+            Program::Cli => "cli",
+        }
+    }
+
+    /// The usage line.
+    pub fn usage(self) -> String {
+        let editor = if self == Program::Cli {
+            " [--no-editor]"
+        } else {
+            ""
+        };
+        format!(
+            "usage: {} [--no-color] [--trace]{editor} <host> <port>",
+            self.name()
+        )
+    }
+
+    fn about(self) -> &'static str {
+        match self {
+            Program::Srv => {
+                "\
+A TCP chat room on select(2): relays each line a client sends to every other client.
+Clients: cli, nc or telnet. An empty line leaves the room. Port 0 picks a free port.
+
+Options:
+  --no-color    send and print plain text (also when NO_COLOR is set)
+  --trace       print every system call on stderr (also SELECT_CHAT_TRACE=1)
+  -h, --help    show this help
+  -V, --version show the version"
+            }
+            Program::Cli => {
+                "\
+Chat client for srv (or the report's srv.py). Lines you type go to everyone else;
+an empty line, Ctrl+D or Ctrl+C leaves.
+
+Options:
+  --no-color    plain text (also when NO_COLOR is set or stdout is not a terminal)
+  --trace       print every system call on stderr (also SELECT_CHAT_TRACE=1)
+  --no-editor   on a terminal, let the terminal edit the line, as the report does
+  -h, --help    show this help
+  -V, --version show the version"
+            }
+        }
+    }
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,23 +97,21 @@ pub struct Args {
     pub no_color: bool,
     /// `--trace`: print every system call on stderr (see [`crate::trace`]).
     pub trace: bool,
+    /// `--no-editor` (`cli` only): read stdin as the report does, even on a terminal.
+    pub no_editor: bool,
 }
 
-/// The usage line of `prog`.
-pub fn usage(prog: &str) -> String {
-    format!("usage: {prog} [--no-color] [--trace] <host> <port>")
-}
-
-/// Parse the arguments after the program name. `port_zero` says whether port 0
-/// is allowed (for `srv`, not for `cli`).
+/// Parse the arguments of `program` after its name.
 ///
 /// # Errors
 /// A one-line description of the first mistake: an unknown option, a missing or
 /// extra argument, a port that is not a number from 0 (or 1) to 65535.
-pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Result<Command, String> {
+pub fn parse(
+    program: Program,
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Command, String> {
     let mut positional = Vec::new();
-    let mut no_color = false;
-    let mut trace = false;
+    let (mut no_color, mut trace, mut no_editor) = (false, false, false);
     let mut options_done = false;
     for arg in args {
         let arg = arg
@@ -56,6 +122,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Resul
             "--version" | "-V" if !options_done => return Ok(Command::Version),
             "--no-color" | "--no-colour" if !options_done => no_color = true,
             "--trace" if !options_done => trace = true,
+            "--no-editor" if !options_done && program == Program::Cli => no_editor = true,
             "--" if !options_done => options_done = true,
             a if a.starts_with('-') && a.len() > 1 && !options_done => {
                 return Err(format!("unknown option '{a}'"));
@@ -71,7 +138,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Resul
     if host.is_empty() {
         return Err("<host> is empty".to_string());
     }
-    let lowest = if port_zero { 0 } else { 1 };
+    let lowest = if program == Program::Srv { 0 } else { 1 };
     let port = match port.parse::<u16>() {
         Ok(p) if p >= lowest => p,
         _ => {
@@ -85,15 +152,56 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, port_zero: bool) -> Resul
         port,
         no_color,
         trace,
+        no_editor,
     }))
+}
+
+/// What both programs do first: read the command line (answering `--help` and
+/// `--version`, or naming a mistake, with the usage and exit status 2), turn on
+/// `--trace`, and give stdout and stderr file descriptions of their own
+/// ([`stdio::init`]). `Err` carries the exit status when there is nothing to run.
+pub fn start(program: Program) -> Result<Args, ExitCode> {
+    let args = match parse(program, std::env::args_os().skip(1)) {
+        Ok(Command::Run(args)) => args,
+        Ok(Command::Help) => {
+            let _ = writeln!(io::stdout(), "{}\n\n{}", program.usage(), program.about());
+            return Err(ExitCode::SUCCESS);
+        }
+        Ok(Command::Version) => {
+            let _ = writeln!(
+                io::stdout(),
+                "{} {}",
+                program.name(),
+                env!("CARGO_PKG_VERSION")
+            );
+            return Err(ExitCode::SUCCESS);
+        }
+        Err(msg) => {
+            stdio::init(program.name());
+            stdio::log(format_args!("{msg}\n{}", program.usage()));
+            return Err(ExitCode::from(2));
+        }
+    };
+    if args.trace || trace::wanted_by_env() {
+        trace::enable();
+    }
+    stdio::init(program.name());
+    Ok(args)
+}
+
+/// One line on stderr (`srv: cannot listen on ...`), then exit status 1.
+pub fn fail(e: io::Error) -> ExitCode {
+    stdio::log(format_args!("{e}"));
+    stdio::log_finish(Duration::from_millis(250));
+    ExitCode::FAILURE
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn p(args: &[&str], zero: bool) -> Result<Command, String> {
-        parse(args.iter().map(OsString::from), zero)
+    fn p(program: Program, args: &[&str]) -> Result<Command, String> {
+        parse(program, args.iter().map(OsString::from))
     }
 
     #[test]
@@ -103,49 +211,53 @@ mod tests {
             port: 7777,
             no_color: false,
             trace: false,
+            no_editor: false,
         });
-        assert_eq!(p(&["::1", "7777"], false), Ok(want));
+        assert_eq!(p(Program::Cli, &["::1", "7777"]), Ok(want));
         let want = Command::Run(Args {
             host: "0.0.0.0".into(),
             port: 0,
             no_color: true,
             trace: true,
+            no_editor: false,
         });
         assert_eq!(
-            p(&["--no-color", "--trace", "0.0.0.0", "0"], true),
+            p(Program::Srv, &["--no-color", "--trace", "0.0.0.0", "0"]),
             Ok(want)
         );
     }
 
     #[test]
     fn mistakes_are_named() {
-        assert_eq!(p(&[], true), Err("missing <host> and <port>".into()));
-        assert_eq!(p(&["h"], true), Err("missing <port>".into()));
-        assert!(p(&["h", "1", "x"], true).unwrap_err().contains("'x'"));
+        let srv = Program::Srv;
+        assert_eq!(p(srv, &[]), Err("missing <host> and <port>".into()));
+        assert_eq!(p(srv, &["h"]), Err("missing <port>".into()));
+        assert!(p(srv, &["h", "1", "x"]).unwrap_err().contains("'x'"));
         assert!(
-            p(&["h", "http"], true)
+            p(srv, &["h", "http"])
                 .unwrap_err()
                 .contains("invalid port 'http'")
         );
         assert!(
-            p(&["h", "70000"], true)
+            p(srv, &["h", "70000"])
                 .unwrap_err()
                 .contains("invalid port")
         );
         assert!(
-            p(&["h", "0"], false)
+            p(Program::Cli, &["h", "0"])
                 .unwrap_err()
                 .contains("from 1 to 65535")
         );
+        assert_eq!(p(srv, &["-x", "h", "1"]), Err("unknown option '-x'".into()));
         assert_eq!(
-            p(&["-x", "h", "1"], true),
-            Err("unknown option '-x'".into())
+            p(srv, &["--no-editor", "h", "1"]),
+            Err("unknown option '--no-editor'".into())
         );
     }
 
     #[test]
     fn help_and_version() {
-        assert_eq!(p(&["h", "--help"], true), Ok(Command::Help));
-        assert_eq!(p(&["-V"], true), Ok(Command::Version));
+        assert_eq!(p(Program::Srv, &["h", "--help"]), Ok(Command::Help));
+        assert_eq!(p(Program::Cli, &["-V"]), Ok(Command::Version));
     }
 }

@@ -21,21 +21,15 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::net::{self, context, format_addr};
+use crate::Flow;
 use crate::outbox::{Flushed, Outbox};
 use crate::sanitize::TerminalFilter;
 use crate::select::{SelectError, select};
+use crate::show::{context, format_addr};
 use crate::signals::SelfPipe;
 use crate::stdio::Output;
 use crate::texts::{Constants, TextColors, Texts, painted};
-
-/// How the client presents itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Colour the client's own texts and let the server's colours through. Off
-    /// when stdout is not a terminal or `NO_COLOR` is set.
-    pub colour: bool,
-}
+use crate::{fd, net};
 
 /// Stop reading stdin while this much typed text waits for the server: the
 /// server is not reading, so more would only pile up here.
@@ -63,16 +57,7 @@ pub const SCREEN_PAUSE: usize = 64 * 1024;
 /// `ECONNREFUSED` (nothing listens there), `ETIMEDOUT` (no answer in time),
 /// `ENETUNREACH`.
 pub fn connect(host: &str, port: u16) -> io::Result<OwnedFd> {
-    let mut last = None;
-    for addr in net::resolve(host, port)? {
-        match connect_one(&addr) {
-            Ok(sock) => return Ok(sock),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("no address for '{host}'"))
-    }))
+    net::first_that_works(host, port, connect_one)
 }
 
 /// Steps 1 to 5 of [`connect`] for one address. A socket whose connect failed is
@@ -83,7 +68,7 @@ fn connect_one(addr: &SocketAddr) -> io::Result<OwnedFd> {
     match handshake(&sock, addr) {
         Ok(()) => Ok(sock),
         Err(e) => {
-            let _ = net::close(sock);
+            let _ = fd::close(sock);
             Err(failed(e))
         }
     }
@@ -92,7 +77,7 @@ fn connect_one(addr: &SocketAddr) -> io::Result<OwnedFd> {
 /// Steps 2 to 5 of [`connect`]: a non-blocking connect, waited for in `select`.
 fn handshake(sock: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
     // ANCHOR: connect
-    net::set_nonblocking(sock)?; // 2.
+    fd::set_nonblocking(sock)?; // 2.
     match net::connect(sock, addr) {
         // 3. Connected at once (it happens on loopback).
         Ok(()) => return Ok(()),
@@ -118,28 +103,6 @@ fn handshake(sock: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
         Some(e) => Err(e),
     }
     // ANCHOR_END: connect
-}
-
-/// How the client ended, for the exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// The server closed the connection (after our leave, or on its own).
-    Disconnected,
-    /// Ctrl+C or SIGTERM.
-    Interrupted,
-    /// stdin ended, we left, and the server did not close within the time-out.
-    LeftNoReply,
-    /// stdout went away (`cli ... | head -1`): we left quietly.
-    OutputClosed,
-}
-
-/// Whether the loop goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on to the next turn.
-    Continue,
-    /// The client is done, for this reason.
-    Stop(Exit),
 }
 
 /// Where the client stands with stdin.
@@ -168,7 +131,9 @@ pub struct Client<'a> {
     /// The last byte read from stdin, to end an unfinished line at EOF.
     last_typed: u8,
     input: Input,
-    options: Options,
+    /// Colour the client's own texts and let the server's colours through. Off
+    /// when stdout is not a terminal or `NO_COLOR` is set.
+    colour: bool,
     /// stdout, never blocking (see [`crate::stdio`]).
     out: Output,
 }
@@ -178,14 +143,14 @@ pub struct Client<'a> {
 ///
 /// # Errors
 /// Only `select` failing with anything but `EINTR`. A server that goes away is
-/// [`Exit::Disconnected`], not an error.
+/// the end of the loop, not an error.
 pub fn run(
     sock: OwnedFd,
     stdin: BorrowedFd<'_>,
     pipe: &SelfPipe,
-    options: Options,
+    colour: bool,
     out: Output,
-) -> io::Result<Exit> {
+) -> io::Result<()> {
     let mut client = Client {
         sock,
         stdin,
@@ -194,13 +159,13 @@ pub fn run(
         filter: TerminalFilter::new(),
         last_typed: b'\n',
         input: Input::Open,
-        options,
+        colour,
         out,
     };
     let exit = loop {
         match client.run_client() {
             Ok(Flow::Continue) => {}
-            Ok(Flow::Stop(exit)) => break Ok(exit),
+            Ok(Flow::Stop) => break Ok(()),
             Err(e) => break Err(e),
         }
     };
@@ -209,7 +174,7 @@ pub fn run(
     client.out.finish(Duration::from_millis(500));
     crate::stdio::log_finish(Duration::from_millis(250));
     // The report's `connSock.close()`; a dropped OwnedFd would close it silently.
-    let _ = net::close(client.sock);
+    let _ = fd::close(client.sock);
     exit
 }
 
@@ -248,26 +213,21 @@ impl Client<'_> {
             Err(e) => return Err(e.into()),
         };
         // 2. Ctrl+C: leave politely, as the report does.
-        if ready.readable(self.pipe.fd().as_raw_fd()) && self.pipe.take() {
+        if ready.readable(self.pipe.fd().as_raw_fd()) && self.pipe.stop_requested() {
             return Ok(self.interrupted());
         }
         // 3. The server spoke (or closed).
-        if reading_sock
-            && ready.readable(self.sock.as_raw_fd())
-            && let Flow::Stop(exit) = self.recv_msg()
-        {
-            return Ok(Flow::Stop(exit));
+        if reading_sock && ready.readable(self.sock.as_raw_fd()) && self.recv_msg() == Flow::Stop {
+            return Ok(Flow::Stop);
         }
         // 4. The user typed.
-        if reading_stdin
-            && ready.readable(self.stdin.as_raw_fd())
-            && let Flow::Stop(exit) = self.send_msg()
+        if reading_stdin && ready.readable(self.stdin.as_raw_fd()) && self.send_msg() == Flow::Stop
         {
-            return Ok(Flow::Stop(exit));
+            return Ok(Flow::Stop);
         }
         // 5. Send what waits; after stdin's end, then the leave line on its own.
-        if let Flow::Stop(exit) = self.flush() {
-            return Ok(Flow::Stop(exit));
+        if self.flush() == Flow::Stop {
+            return Ok(Flow::Stop);
         }
         // ANCHOR_END: run_client
         self.out.flush();
@@ -278,7 +238,7 @@ impl Client<'_> {
         if let Input::Left(deadline) = self.input
             && Instant::now() >= deadline
         {
-            return Ok(Flow::Stop(Exit::LeftNoReply));
+            return Ok(Flow::Stop);
         }
         Ok(Flow::Continue)
     }
@@ -302,8 +262,7 @@ impl Client<'_> {
             Ok(0) | Err(_) => return self.disconnected(),
         };
         let mut shown = Vec::with_capacity(n + 16);
-        self.filter
-            .filter(&buf[..n], self.options.colour, &mut shown);
+        self.filter.filter(&buf[..n], self.colour, &mut shown);
         // ANCHOR_END: recv_msg
         self.out.push(&shown);
         self.display_you()
@@ -320,7 +279,7 @@ impl Client<'_> {
     pub fn send_msg(&mut self) -> Flow {
         let mut buf = [0u8; Constants::RECV_BUFSIZE];
         // ANCHOR: send_msg
-        match net::read(self.stdin, &mut buf) {
+        match fd::read(self.stdin, &mut buf) {
             Ok(0) => {
                 // End of stdin: finish an unfinished line, then leave (step 5).
                 if self.last_typed != b'\n' {
@@ -351,7 +310,7 @@ impl Client<'_> {
     // ANCHOR: display_you
     pub fn display_you(&mut self) -> Flow {
         let prompt = painted(
-            self.options.colour,
+            self.colour,
             &[TextColors::YELLOW, TextColors::BOLD],
             format_args!("{}", Texts::SHOW_YOU),
         );
@@ -384,14 +343,14 @@ impl Client<'_> {
     /// The server closed: print the report's "disconnected" line.
     fn disconnected(&mut self) -> Flow {
         let msg = painted(
-            self.options.colour,
+            self.colour,
             &[TextColors::RED, TextColors::BOLD],
             format_args!("{}", Texts::DISCON_MSG),
         );
         // The report's `print`: the text and a newline.
         self.out.push(&msg);
         self.out.push(b"\n");
-        Flow::Stop(Exit::Disconnected)
+        Flow::Stop
     }
 
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
@@ -399,13 +358,13 @@ impl Client<'_> {
         self.leave_now();
         self.out.push(Texts::KEY_INTER.as_bytes());
         self.out.push(b"\n");
-        Flow::Stop(Exit::Interrupted)
+        Flow::Stop
     }
 
     /// stdout is gone: nobody can see the room any more, so leave it.
     fn output_closed(&mut self) -> Flow {
         self.leave_now();
-        Flow::Stop(Exit::OutputClosed)
+        Flow::Stop
     }
 
     /// Queue the leave line after what was typed and give it one non-blocking try.
@@ -423,7 +382,7 @@ impl Client<'_> {
 
 /// Whether the client should use colour: stdout is a terminal and `NO_COLOR` is unset.
 pub fn wants_colour(stdout: impl AsFd) -> bool {
-    net::isatty(stdout) && !crate::texts::no_color_env()
+    fd::isatty(stdout) && !crate::texts::no_color_env()
 }
 
 /// The report's connection error line (red, bold), printed when [`connect`] fails.

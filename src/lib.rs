@@ -5,7 +5,10 @@
 //! # Layout
 //! - [`texts`]: the report's `TextColors`, `Texts` and `Constants`.
 //! - [`net`]: the socket system calls, one small function each (`socket`,
-//!   `setsockopt`, `bind`, `listen`, `accept`, `connect`, `recv`, `send`, `fcntl`...).
+//!   `setsockopt`, `bind`, `listen`, `accept4`, `connect`, `recv`, `send`...).
+//! - [`fd`]: the other calls on file descriptors (`fcntl`, `read`, `write`,
+//!   `close`, `open`, `isatty`, `fstat`, `dup2`).
+//! - [`show`]: addresses, errno texts and error messages, as a person reads them.
 //! - [`select`]: our `select`, the twin of Python's `select.select`.
 //! - [`signals`]: Ctrl+C and `kill` without races (the self-pipe trick).
 //! - [`framing`]: cutting the TCP byte stream back into lines.
@@ -23,13 +26,24 @@
 
 pub mod args;
 pub mod client;
+pub mod fd;
 pub mod framing;
 pub mod net;
 pub mod outbox;
 pub mod sanitize;
 pub mod select;
 pub mod server;
+pub mod show;
 pub mod signals;
 pub mod stdio;
 pub mod texts;
 pub mod trace;
+
+/// Whether a loop goes on: what one turn of `run_server` or `run_client` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on to the next turn.
+    Continue,
+    /// Stop: a signal, the server closing, stdin ending... Clean up and return.
+    Stop,
+}

@@ -1,51 +1,31 @@
 //! The socket system calls, one small function each, called through nix.
 //!
 //! Mirrors the report's "Function Explanations" section (`socket`, `setsockopt`,
-//! `bind`, `listen`, `connect`, `accept`, `close`) and adds the calls that a
-//! robust program needs and Python made for us (`fcntl` for non-blocking mode,
-//! `getsockopt(SO_ERROR)` after a non-blocking connect, `getpeername`,
-//! `getsockname`, name resolution). The server and client never call nix's socket
-//! functions but through here, so each call is documented once, in one place.
+//! `bind`, `listen`, `connect`, `accept`, `close`) and adds the socket calls that a
+//! robust program needs and Python made for us (`getsockopt(SO_ERROR)` after a
+//! non-blocking connect, `getpeername`, `getsockname`, `shutdown`, name
+//! resolution). The server and the client never call nix's socket functions but
+//! through here, so each call is documented once, in one place. The calls on fds
+//! that are not sockets are in [`crate::fd`].
 //!
 //! Every function returns nix's `Result<_, Errno>`: where C returns -1 and sets
 //! `errno`, nix returns `Err(errno)`. The callers add the context a person can act
-//! on (which address, which step) with [`context`].
+//! on (which address, which step) with [`crate::show::context`]. Each call goes
+//! through [`traced!`](crate::traced), which prints it for `--trace` and otherwise
+//! costs one flag test.
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
-use nix::sys::stat::Mode;
-
-use crate::trace::{self, show_data, show_fd, show_zero};
-use crate::traced;
 use nix::sys::socket::{
     self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, SockaddrStorage, sockopt,
 };
 
-/// Turn an errno into an `io::Error` whose message says what we were doing.
-///
-/// `context(Errno::EADDRINUSE, "cannot bind 0.0.0.0:7777")` reads
-/// "cannot bind 0.0.0.0:7777: Address already in use".
-pub fn context(errno: Errno, what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::Error::from(errno).kind(),
-        format!("{what}: {}", strerror(errno)),
-    )
-}
-
-/// The C library's description of an errno, as `strerror(3)` and `perror(3)` give
-/// it: "Resource temporarily unavailable" for `EAGAIN`.
-pub fn strerror(errno: Errno) -> String {
-    let text = io::Error::from(errno).to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
+use crate::show::format_addr;
+use crate::trace::{show_addr, show_data, show_fd, show_socket_error, show_zero};
+use crate::traced;
 
 /// Resolve `host` and `port` to the addresses to try, in order.
 ///
@@ -83,6 +63,27 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 }
 // ANCHOR_END: resolve
 
+/// Try `attempt` on each address `host` resolves to, in order; the first success
+/// wins, else the last failure is returned (the loop of the report's `bind` and
+/// `connect`, which Python runs inside the call).
+///
+/// # Errors
+/// The resolver's error, or the last address's failure.
+pub fn first_that_works<T>(
+    host: &str,
+    port: u16,
+    mut attempt: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in resolve(host, port)? {
+        match attempt(&addr) {
+            Ok(done) => return Ok(done),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+}
+
 /// Create a TCP socket for `addr`'s family: `socket(AF_INET or AF_INET6, SOCK_STREAM, 0)`.
 ///
 /// Twin of the report's `socket.socket(socket.AF_INET, socket.SOCK_STREAM)`.
@@ -95,24 +96,15 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 /// [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html)
 // ANCHOR: socket
 pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
+    let (family, name) = match addr {
+        SocketAddr::V4(_) => (AddressFamily::Inet, "AF_INET"),
+        SocketAddr::V6(_) => (AddressFamily::Inet6, "AF_INET6"),
     };
-    let result = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None);
-    if trace::on() {
-        let name = if addr.is_ipv4() {
-            "AF_INET"
-        } else {
-            "AF_INET6"
-        };
-        trace::done(
-            format_args!("socket({name}, SOCK_STREAM)"),
-            &result,
-            show_fd,
-        );
-    }
-    result
+    traced!(
+        socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None),
+        show_fd,
+        "socket({name}, SOCK_STREAM)"
+    )
 }
 // ANCHOR_END: socket
 
@@ -127,18 +119,12 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
 /// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 // ANCHOR: set_reuse_addr
 pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
-    let result = socket::setsockopt(fd, sockopt::ReuseAddr, &true);
-    if trace::on() {
-        trace::done(
-            format_args!(
-                "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
-                fd.as_raw_fd()
-            ),
-            &result,
-            show_zero,
-        );
-    }
-    result
+    traced!(
+        socket::setsockopt(fd, sockopt::ReuseAddr, &true),
+        show_zero,
+        "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
+        fd.as_raw_fd()
+    )
 }
 // ANCHOR_END: set_reuse_addr
 
@@ -148,22 +134,14 @@ pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
 ///
 /// # References
 /// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
-// ANCHOR: set_dual_stack
 pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
-    let result = socket::setsockopt(fd, sockopt::Ipv6V6Only, &false);
-    if trace::on() {
-        trace::done(
-            format_args!(
-                "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
-                fd.as_raw_fd()
-            ),
-            &result,
-            show_zero,
-        );
-    }
-    result
+    traced!(
+        socket::setsockopt(fd, sockopt::Ipv6V6Only, &false),
+        show_zero,
+        "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
+        fd.as_raw_fd()
+    )
 }
-// ANCHOR_END: set_dual_stack
 
 /// `setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1)`: send small segments at once
 /// instead of holding them back (Nagle's algorithm).
@@ -173,23 +151,40 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 /// together they add milliseconds to a chat line. Nagle guards against a program
 /// that sends many tiny pieces; ours gathers everything pending for a client and
 /// sends it in one `send` per turn of the loop, so that risk is gone and only the
-/// delay would remain (see `docs/performance.md` for the measured difference).
+/// delay would remain.
 ///
 /// # References
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
-// ANCHOR: set_nodelay
 pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
-    let result = socket::setsockopt(fd, sockopt::TcpNoDelay, &true);
-    if trace::on() {
-        let call = format_args!(
-            "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
-            fd.as_raw_fd()
-        );
-        trace::done(call, &result, show_zero);
-    }
-    result
+    traced!(
+        socket::setsockopt(fd, sockopt::TcpNoDelay, &true),
+        show_zero,
+        "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
+        fd.as_raw_fd()
+    )
 }
-// ANCHOR_END: set_nodelay
+
+/// `setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bytes)`: cap the kernel's send buffer
+/// for this socket (Linux doubles the value for its own bookkeeping).
+///
+/// Not in the report. Left alone, Linux grows a socket's send buffer up to 4 MiB
+/// when the other end is slow: 300 clients that never read can pin a gigabyte of
+/// kernel memory. A chat line is small; a capped buffer still holds hundreds of
+/// them, and the server keeps the rest in the outbox, where it is counted.
+///
+/// # References
+/// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html) (`SO_SNDBUF`),
+/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html) (`tcp_wmem`)
+// ANCHOR: set_send_buffer
+pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
+    traced!(
+        socket::setsockopt(fd, sockopt::SndBuf, &bytes),
+        show_zero,
+        "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
+        fd.as_raw_fd()
+    )
+}
+// ANCHOR_END: set_send_buffer
 
 /// `bind(fd, addr)`: give the socket its local address.
 ///
@@ -203,15 +198,13 @@ pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
 /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
 // ANCHOR: bind
 pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    let result = socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr));
-    if trace::on() {
-        trace::done(
-            format_args!("bind({}, {})", fd.as_raw_fd(), format_addr(addr)),
-            &result,
-            show_zero,
-        );
-    }
-    result
+    traced!(
+        socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr)),
+        show_zero,
+        "bind({}, {})",
+        fd.as_raw_fd(),
+        format_addr(addr)
+    )
 }
 // ANCHOR_END: bind
 
@@ -227,45 +220,14 @@ pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
 // ANCHOR: listen
 pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
-    let result = Backlog::new(backlog).and_then(|b| socket::listen(fd, b));
-    if trace::on() {
-        trace::done(
-            format_args!("listen({}, {backlog})", fd.as_raw_fd()),
-            &result,
-            show_zero,
-        );
-    }
-    result
+    traced!(
+        Backlog::new(backlog).and_then(|b| socket::listen(fd, b)),
+        show_zero,
+        "listen({}, {backlog})",
+        fd.as_raw_fd()
+    )
 }
 // ANCHOR_END: listen
-
-/// `fcntl(fd, F_SETFL, flags | O_NONBLOCK)`: make `recv`, `send`, `accept` and
-/// `connect` on this fd return `EAGAIN`/`EINPROGRESS` instead of waiting.
-///
-/// Not in the report. A select loop must never block anywhere but in `select`:
-/// one blocking `send` to a client that does not read would freeze the room.
-///
-/// # References
-/// [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
-// ANCHOR: set_nonblocking
-pub fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
-    let fd = fd.as_fd();
-    let got = fcntl(fd, FcntlArg::F_GETFL);
-    if trace::on() {
-        let call = format_args!("fcntl({}, F_GETFL)", fd.as_raw_fd());
-        trace::done(call, &got, |&f, out| show_flags(f, out));
-    }
-    let flags = OFlag::from_bits_retain(got?) | OFlag::O_NONBLOCK;
-    let result = fcntl(fd, FcntlArg::F_SETFL(flags)).map(drop);
-    if trace::on() {
-        let mut shown = String::new();
-        show_flags(flags.bits(), &mut shown);
-        let call = format_args!("fcntl({}, F_SETFL, {shown})", fd.as_raw_fd());
-        trace::done(call, &result, show_zero);
-    }
-    result
-}
-// ANCHOR_END: set_nonblocking
 
 /// `accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC)`: take the next connection from the
 /// listen queue, already non-blocking and close-on-exec.
@@ -294,51 +256,6 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
 }
 // ANCHOR_END: accept
 
-/// `setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bytes)`: cap the kernel's send buffer
-/// for this socket (Linux doubles the value for its own bookkeeping).
-///
-/// Not in the report. Left alone, Linux grows a socket's send buffer up to 4 MiB
-/// when the other end is slow: 300 clients that never read can pin a gigabyte of
-/// kernel memory. A chat line is small; a capped buffer still holds hundreds of
-/// them, and the server keeps the rest in the outbox, where it is counted.
-///
-/// # References
-/// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html) (`SO_SNDBUF`),
-/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html) (`tcp_wmem`)
-// ANCHOR: set_send_buffer
-pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
-    traced!(
-        socket::setsockopt(fd, sockopt::SndBuf, &bytes),
-        show_zero,
-        "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
-        fd.as_raw_fd()
-    )
-}
-// ANCHOR_END: set_send_buffer
-
-/// `shutdown(fd, SHUT_WR)`: send FIN after the bytes already queued, but keep the
-/// socket open to read.
-///
-/// Not in the report, which closes at once. Closing a socket that still has unread
-/// input makes the kernel send a reset (RST) and throw away what it had not sent
-/// yet: a client that leaves and then sends one more line would lose the end of
-/// what it was owed. So a polite leaver gets `shutdown(SHUT_WR)` once its outbox is
-/// empty, and the server reads (and discards) until the client closes too, or a
-/// deadline passes: the "lingering close" of Apache and UNP 7.5.
-///
-/// # References
-/// [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
-// ANCHOR: shutdown_write
-pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
-    traced!(
-        socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Write),
-        show_zero,
-        "shutdown({}, SHUT_WR)",
-        fd.as_raw_fd()
-    )
-}
-// ANCHOR_END: shutdown_write
-
 /// `connect(fd, addr)` on a non-blocking socket: start the handshake.
 ///
 /// Twin of the report's `sock.connect((host, port))`, which Python runs with the
@@ -354,15 +271,13 @@ pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
 // ANCHOR: connect
 pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    let result = socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr));
-    if trace::on() {
-        trace::done(
-            format_args!("connect({}, {})", fd.as_raw_fd(), format_addr(addr)),
-            &result,
-            show_zero,
-        );
-    }
-    result
+    traced!(
+        socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr)),
+        show_zero,
+        "connect({}, {})",
+        fd.as_raw_fd(),
+        format_addr(addr)
+    )
 }
 // ANCHOR_END: connect
 
@@ -374,20 +289,12 @@ pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html) (`EINPROGRESS`)
 // ANCHOR: take_socket_error
 pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
-    let result = socket::getsockopt(fd, sockopt::SocketError);
-    if trace::on() {
-        trace::done(
-            format_args!("getsockopt({}, SOL_SOCKET, SO_ERROR)", fd.as_raw_fd()),
-            &result,
-            |code, out| {
-                let _ = match code {
-                    0 => write!(out, "0  error=0"),
-                    c => write!(out, "0  error={:?}", Errno::from_raw(*c)),
-                };
-            },
-        );
-    }
-    let code = result?;
+    let code = traced!(
+        socket::getsockopt(fd, sockopt::SocketError),
+        show_socket_error,
+        "getsockopt({}, SOL_SOCKET, SO_ERROR)",
+        fd.as_raw_fd()
+    )?;
     Ok((code != 0).then(|| Errno::from_raw(code)))
 }
 // ANCHOR_END: take_socket_error
@@ -405,15 +312,12 @@ pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
 /// [getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
 // ANCHOR: peer_addr
 pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    let result = socket::getpeername::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a));
-    if trace::on() {
-        trace::done(
-            format_args!("getpeername({})", fd.as_raw_fd()),
-            &result,
-            show_addr,
-        );
-    }
-    result
+    traced!(
+        socket::getpeername::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a)),
+        show_addr,
+        "getpeername({})",
+        fd.as_raw_fd()
+    )
 }
 // ANCHOR_END: peer_addr
 
@@ -421,19 +325,14 @@ pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
 ///
 /// # References
 /// [getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
-// ANCHOR: local_addr
 pub fn local_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    let result = socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a));
-    if trace::on() {
-        trace::done(
-            format_args!("getsockname({})", fd.as_raw_fd()),
-            &result,
-            show_addr,
-        );
-    }
-    result
+    traced!(
+        socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a)),
+        show_addr,
+        "getsockname({})",
+        fd.as_raw_fd()
+    )
 }
-// ANCHOR_END: local_addr
 
 fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
     if let Some(v4) = addr.as_sockaddr_in() {
@@ -458,15 +357,13 @@ fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
 /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
 // ANCHOR: recv
 pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
-    let result = socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty());
-    if trace::on() {
-        trace::done(
-            format_args!("recv({}, {})", fd.as_raw_fd(), buf.len()),
-            &result,
-            |&n, out| show_data(n, &buf[..n], out),
-        );
-    }
-    result
+    let asked = buf.len();
+    traced!(
+        socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()),
+        |&n, out| show_data(n, &buf[..n], out),
+        "recv({}, {asked})",
+        fd.as_raw_fd()
+    )
 }
 // ANCHOR_END: recv
 
@@ -484,181 +381,42 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
 /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
 // ANCHOR: send
 pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
-    let result = socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL);
-    if trace::on() {
-        trace::done(
-            format_args!(
-                "send({}, {} bytes, MSG_NOSIGNAL)",
-                fd.as_raw_fd(),
-                buf.len()
-            ),
-            &result,
-            |&n, out| show_data(n, &buf[..n], out),
-        );
-    }
-    result
+    traced!(
+        socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL),
+        |&n, out| show_data(n, &buf[..n], out),
+        "send({}, {} bytes, MSG_NOSIGNAL)",
+        fd.as_raw_fd(),
+        buf.len()
+    )
 }
 // ANCHOR_END: send
 
-/// `read(fd, buf)`: read from a file descriptor that is not a socket (stdin).
+/// `shutdown(fd, SHUT_WR)`: send FIN after the bytes already queued, but keep the
+/// socket open to read.
 ///
-/// The twin of the report's `sys.stdin.readline()`, without the buffering that
-/// makes `readline` a poor partner for `select` (see [`crate::client::Client::send_msg`]).
-///
-/// # References
-/// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
-// ANCHOR: read
-pub fn read(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<usize> {
-    let raw = fd.as_fd().as_raw_fd();
-    let result = nix::unistd::read(fd, buf);
-    if trace::on() {
-        trace::done(
-            format_args!("read({raw}, {})", buf.len()),
-            &result,
-            |&n, out| show_data(n, &buf[..n], out),
-        );
-    }
-    result
-}
-// ANCHOR_END: read
-
-/// `close(fd)`: release the descriptor; for a connected socket, also start the
-/// orderly shutdown (FIN) once the kernel has sent what it holds.
-///
-/// Twin of the report's `sock.close()`. Dropping an `OwnedFd` closes it too; we
-/// call this where the close is part of the story.
+/// Not in the report, which closes at once. Closing a socket that still has unread
+/// input makes the kernel send a reset (RST) and throw away what it had not sent
+/// yet: a client that leaves and then sends one more line would lose the end of
+/// what it was owed. So a polite leaver gets `shutdown(SHUT_WR)` once its outbox is
+/// empty, and the server reads (and discards) until the client closes too, or a
+/// deadline passes: the "lingering close" of Apache and UNP 7.5.
 ///
 /// # References
-/// [close(2)](https://man7.org/linux/man-pages/man2/close.2.html)
-// ANCHOR: close
-pub fn close(fd: OwnedFd) -> nix::Result<()> {
-    let raw = fd.as_raw_fd();
-    let result = nix::unistd::close(fd);
-    if trace::on() {
-        trace::done(format_args!("close({raw})"), &result, show_zero);
-    }
-    result
+/// [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
+// ANCHOR: shutdown_write
+pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
+    traced!(
+        socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Write),
+        show_zero,
+        "shutdown({}, SHUT_WR)",
+        fd.as_raw_fd()
+    )
 }
-// ANCHOR_END: close
-
-/// `write(fd, buf)`: write to a file descriptor that is not a socket (stdout).
-///
-/// # Errors
-/// `EPIPE` (the reader of a pipe went away; SIGPIPE is ignored), `EINTR`, `EIO`.
-///
-/// # References
-/// [write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
-// ANCHOR: write
-pub fn write(fd: impl AsFd, buf: &[u8]) -> nix::Result<usize> {
-    let raw = fd.as_fd().as_raw_fd();
-    let result = nix::unistd::write(fd, buf);
-    if trace::on() {
-        trace::done(
-            format_args!("write({raw}, {} bytes)", buf.len()),
-            &result,
-            |&n, out| show_data(n, &buf[..n], out),
-        );
-    }
-    result
-}
-// ANCHOR_END: write
-
-/// `open("/dev/null", O_RDONLY | O_CLOEXEC)`: an fd held in reserve by the server,
-/// to be freed when `accept` fails with `EMFILE` (see `Server::connect_client`).
-///
-/// # References
-/// [open(2)](https://man7.org/linux/man-pages/man2/open.2.html)
-pub fn open_dev_null() -> nix::Result<OwnedFd> {
-    let result = open(
-        "/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    );
-    if trace::on() {
-        trace::done(
-            format_args!("open(\"/dev/null\", O_RDONLY|O_CLOEXEC)"),
-            &result,
-            show_fd,
-        );
-    }
-    result
-}
-
-/// `isatty(fd)`: whether `fd` is a terminal (the client's colour choice).
-///
-/// # References
-/// [isatty(3)](https://man7.org/linux/man-pages/man3/isatty.3.html)
-pub fn isatty(fd: impl AsFd) -> bool {
-    let raw = fd.as_fd().as_raw_fd();
-    let result = nix::unistd::isatty(fd);
-    if trace::on() {
-        trace::done(format_args!("isatty({raw})"), &result, |&t, out| {
-            out.push_str(if t { "1" } else { "0" })
-        });
-    }
-    result.unwrap_or(false)
-}
-
-/// Trace helper: file status flags by name (`O_RDWR|O_NONBLOCK`).
-fn show_flags(bits: i32, out: &mut String) {
-    out.push_str(match bits & libc::O_ACCMODE {
-        libc::O_RDONLY => "O_RDONLY",
-        libc::O_WRONLY => "O_WRONLY",
-        _ => "O_RDWR",
-    });
-    let mut rest = bits & !libc::O_ACCMODE;
-    for (bit, name) in [
-        (libc::O_NONBLOCK, "O_NONBLOCK"),
-        (libc::O_APPEND, "O_APPEND"),
-    ] {
-        if rest & bit != 0 {
-            out.push('|');
-            out.push_str(name);
-            rest &= !bit;
-        }
-    }
-    if rest != 0 {
-        let _ = write!(out, "|{rest:#o}");
-    }
-}
-
-/// Trace helper: an address.
-fn show_addr(addr: &SocketAddr, out: &mut String) {
-    let _ = write!(out, "0  {}", format_addr(addr));
-}
-
-/// A peer's address as the report shows it: `ip:port`, or `[ip]:port` for IPv6.
-///
-/// An IPv4 client of a dual-stack server (`::ffff:127.0.0.1`) is shown in its IPv4
-/// form.
-// ANCHOR: format_addr
-pub fn format_addr(addr: &SocketAddr) -> String {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => format!("{v4}:{}", v6.port()),
-            None => format!("[{}]:{}", v6.ip(), v6.port()),
-        },
-        SocketAddr::V4(v4) => v4.to_string(),
-    }
-}
-// ANCHOR_END: format_addr
+// ANCHOR_END: shutdown_write
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_formatted_like_the_report() {
-        assert_eq!(
-            format_addr(&"127.0.0.1:5555".parse().unwrap()),
-            "127.0.0.1:5555"
-        );
-        assert_eq!(format_addr(&"[::1]:7".parse().unwrap()), "[::1]:7");
-        assert_eq!(
-            format_addr(&"[::ffff:10.0.0.1]:80".parse().unwrap()),
-            "10.0.0.1:80"
-        );
-    }
 
     #[test]
     fn resolve_accepts_literals_with_and_without_brackets() {

@@ -17,7 +17,7 @@
 //! It also reports `EINTR` as its own variant, [`SelectError::Interrupted`]: a
 //! signal arrived during the wait, which is how Ctrl+C reaches the loop.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use nix::sys::select::FdSet;
 use nix::sys::time::{TimeVal, TimeValLike};
 
-use crate::trace;
+use crate::{trace, traced};
 
 /// The number of fds an `fd_set` can hold: `select` can watch fds `0..FD_SETSIZE`.
 pub const FD_SETSIZE: RawFd = libc::FD_SETSIZE as RawFd;
@@ -111,7 +111,7 @@ impl fmt::Display for SelectError {
                 "select: fd {fd} cannot be watched (select handles fds 0 to {})",
                 FD_SETSIZE - 1
             ),
-            SelectError::Os(e) => write!(f, "select: {}", crate::net::strerror(*e)),
+            SelectError::Os(e) => write!(f, "select: {}", crate::show::strerror(*e)),
         }
     }
 }
@@ -169,40 +169,17 @@ pub fn select<'fd>(
     let nfds = highest + 1;
     // ANCHOR_END: build_sets
     let mut tv = timeout.map(|t| TimeVal::microseconds(t.as_micros().min(i64::MAX as u128) as i64));
-    // What was asked, for --trace (only computed when tracing is on).
-    let asked = trace::on().then(|| {
-        let mut sets = String::new();
-        sets.push_str("read=");
-        trace::fd_set(
-            &mut sets,
-            read_set.fds(Some(highest)).map(|fd| fd.as_raw_fd()),
-        );
-        sets.push_str(", write=");
-        trace::fd_set(
-            &mut sets,
-            write_set.fds(Some(highest)).map(|fd| fd.as_raw_fd()),
-        );
-        if let Some(t) = timeout {
-            sets.push_str(&format!(", timeout={:.3}s", t.as_secs_f64()));
-        }
-        sets
-    });
+    // What was asked, for --trace, before select overwrites the sets.
+    let asked = trace::on().then(|| trace::select_asked(&read_set, &write_set, highest, timeout));
 
     // ANCHOR: call_select
     // 3. Wait. On return the sets hold only the fds that are ready.
-    let result = nix::sys::select::select(nfds, &mut read_set, &mut write_set, None, tv.as_mut());
-    if let Some(asked) = asked {
-        trace::done(
-            format_args!("select(nfds={nfds}, {asked})"),
-            &result,
-            |&n, out| {
-                let _ = write!(out, "{n}  ready: read=");
-                trace::fd_set(out, read_set.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
-                out.push_str(" write=");
-                trace::fd_set(out, write_set.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
-            },
-        );
-    }
+    let result = traced!(
+        nix::sys::select::select(nfds, &mut read_set, &mut write_set, None, tv.as_mut()),
+        |&n, out| trace::select_ready(n, &read_set, &write_set, highest, out),
+        "select(nfds={nfds}, {})",
+        asked.unwrap_or_default()
+    );
     let count = match result {
         Ok(n) => n as usize,
         Err(Errno::EINTR) => return Err(SelectError::Interrupted),

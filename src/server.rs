@@ -24,14 +24,16 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::Flow;
 use crate::framing::{Line, LineFramer};
-use crate::net::{self, context, format_addr};
 use crate::outbox::{Outbox, Verdict};
 use crate::sanitize::sanitize_line;
 use crate::select::{FD_SETSIZE, Ready, SelectError, select};
+use crate::show::{context, format_addr, strerror};
 use crate::signals::SelfPipe;
 use crate::stdio::{self, Output};
 use crate::texts::{Constants, TextColors, Texts, painted};
+use crate::{fd, net};
 
 /// Create the listening socket for `host:port`: the socket part of the report's `main()`.
 ///
@@ -47,30 +49,20 @@ use crate::texts::{Constants, TextColors, Texts, painted};
 /// One message naming the address and the cause: unknown host, `EADDRINUSE`
 /// (port in use), `EACCES` (port below 1024), `EADDRNOTAVAIL` (not our address).
 pub fn open_listener(host: &str, port: u16) -> io::Result<OwnedFd> {
-    let mut last = None;
-    for addr in net::resolve(host, port)? {
-        let shown = format_addr(&addr);
+    net::first_that_works(host, port, |addr| {
+        let shown = format_addr(addr);
         // ANCHOR: open_listener
-        let attempt = (|| {
-            let sock = net::socket(&addr).map_err(|e| context(e, "socket"))?; // 1.
-            net::set_reuse_addr(&sock).map_err(|e| context(e, "setsockopt(SO_REUSEADDR)"))?; // 2.
-            if addr.is_ipv6() {
-                net::set_dual_stack(&sock).map_err(|e| context(e, "setsockopt(IPV6_V6ONLY)"))?;
-            }
-            net::bind(&sock, &addr).map_err(|e| bind_error(e, &shown))?; // 3.
-            net::listen(&sock, Constants::ACCEPT_BACKLOG).map_err(|e| bind_error(e, &shown))?; // 4.
-            net::set_nonblocking(&sock).map_err(|e| context(e, "fcntl(O_NONBLOCK)"))?; // 5.
-            Ok::<_, io::Error>(sock)
-        })();
-        // ANCHOR_END: open_listener
-        match attempt {
-            Ok(sock) => return Ok(sock),
-            Err(e) => last = Some(e),
+        let sock = net::socket(addr).map_err(|e| context(e, "socket"))?; // 1.
+        net::set_reuse_addr(&sock).map_err(|e| context(e, "setsockopt(SO_REUSEADDR)"))?; // 2.
+        if addr.is_ipv6() {
+            net::set_dual_stack(&sock).map_err(|e| context(e, "setsockopt(IPV6_V6ONLY)"))?;
         }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("no address for '{host}'"))
-    }))
+        net::bind(&sock, addr).map_err(|e| bind_error(e, &shown))?; // 3.
+        net::listen(&sock, Constants::ACCEPT_BACKLOG).map_err(|e| bind_error(e, &shown))?; // 4.
+        fd::set_nonblocking(&sock).map_err(|e| context(e, "fcntl(O_NONBLOCK)"))?; // 5.
+        Ok(sock)
+        // ANCHOR_END: open_listener
+    })
 }
 
 /// A `bind`/`listen` error in words a student can act on.
@@ -104,7 +96,7 @@ pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) ->
         pipe,
         conn_list: Vec::new(),
         closing: Vec::new(),
-        spare: net::open_dev_null().ok(),
+        spare: fd::open_dev_null().ok(),
         accept_paused_until: None,
         room_waits: false,
         first: 0,
@@ -124,24 +116,15 @@ pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) ->
     };
     server.close_all();
     // ANCHOR_END: main_loop
-    let _ = net::close(server.listener);
+    let _ = fd::close(server.listener);
     if let Some(spare) = server.spare {
-        let _ = net::close(spare);
+        let _ = fd::close(spare);
     }
     // Whatever the console and stderr still hold, bounded: a console that does
     // not drain must not keep a stopped server alive.
     server.console.finish(Duration::from_millis(500));
     stdio::log_finish(Duration::from_millis(250));
     result
-}
-
-/// Whether the loop goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on to the next turn.
-    Continue,
-    /// SIGINT or SIGTERM arrived: close everything and return.
-    Stop,
 }
 
 /// The server's state: the report's `servSock` and `connList`, and what a robust
@@ -280,7 +263,7 @@ impl Server<'_> {
             Err(e) => return Err(e.into()),
         };
         // 2. Ctrl+C or kill: stop between two steps, never inside one.
-        if ready.readable(raw(&self.pipe.fd())) && self.pipe.take() {
+        if ready.readable(raw(&self.pipe.fd())) && self.pipe.stop_requested() {
             return Ok(Flow::Stop);
         }
         // Members accepted in this turn were not in the sets; serve only the others.
@@ -454,20 +437,20 @@ impl Server<'_> {
     /// the server is full, close it, and take the spare back (the libev/UNP remedy).
     fn refuse_with_spare(&mut self, errno: Errno) {
         if let Some(spare) = self.spare.take() {
-            let _ = net::close(spare);
+            let _ = fd::close(spare);
         }
         match net::accept(&self.listener) {
             Ok(sock) => {
                 let addr = net::peer_addr(&sock)
                     .map(|a| format_addr(&a))
                     .unwrap_or_default();
-                self.turn_away(sock, &addr, &net::strerror(errno));
+                self.turn_away(sock, &addr, &strerror(errno));
             }
             // Gone meanwhile: nothing to refuse.
             Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO | Errno::EINTR) => {}
             Err(e) => self.pause_accept(e),
         }
-        self.spare = net::open_dev_null().ok();
+        self.spare = fd::open_dev_null().ok();
     }
 
     /// `accept` failed in a way that only time cures: stop watching the listener
@@ -477,7 +460,7 @@ impl Server<'_> {
             Some(Instant::now() + Duration::from_millis(Constants::ACCEPT_PAUSE_MS));
         stdio::log_event(
             "accept:",
-            format_args!("{}; trying again in 0.1 s", net::strerror(errno)),
+            format_args!("{}; trying again in 0.1 s", strerror(errno)),
         );
     }
 
@@ -485,7 +468,7 @@ impl Server<'_> {
     fn turn_away(&mut self, sock: OwnedFd, addr: &str, why: &str) {
         // One try, non-blocking: a fresh socket's buffer has room for one line.
         let _ = net::send(&sock, &make_full_msg(self.colour));
-        let _ = net::close(sock);
+        let _ = fd::close(sock);
         stdio::log_event("turned away", format_args!("{addr}: {why}"));
     }
 
@@ -566,7 +549,7 @@ impl Server<'_> {
             let member = self.conn_list.remove(i);
             let error = member.leaving == Some(Leave::Error);
             if error {
-                let _ = net::close(member.sock);
+                let _ = fd::close(member.sock);
             } else {
                 // A polite leave: deliver what it is owed, then close (see `linger`).
                 self.closing.push(Closing {
@@ -653,7 +636,7 @@ impl Server<'_> {
             }
             if failed || (c.peer_closed && c.outbox.is_empty()) || now >= c.deadline {
                 let c = self.closing.swap_remove(i);
-                let _ = net::close(c.sock);
+                let _ = fd::close(c.sock);
             } else {
                 i += 1;
             }
@@ -667,11 +650,11 @@ impl Server<'_> {
     fn close_all(&mut self) {
         for mut member in self.conn_list.drain(..) {
             let _ = member.outbox.flush(&member.sock);
-            let _ = net::close(member.sock);
+            let _ = fd::close(member.sock);
         }
         for mut c in self.closing.drain(..) {
             let _ = c.outbox.flush(&c.sock);
-            let _ = net::close(c.sock);
+            let _ = fd::close(c.sock);
         }
         self.console.print(&[Texts::KEY_INTER.as_bytes(), b"\n"]);
     }

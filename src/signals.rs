@@ -23,7 +23,6 @@
 //! then shows up as an `EPIPE` error instead of killing the process.
 
 use std::io;
-use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -31,23 +30,21 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use crate::net::context;
-use crate::trace;
-use std::fmt::Write as _;
+use crate::show::context;
+use crate::trace::show_zero;
+use crate::{fd, traced};
 
 /// The write end of the pipe, for the handler; -1 when none is installed.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
-/// The last signal caught, for the loop to report.
-static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-/// The signal handler: record the signal and write one byte to the pipe.
+/// The signal handler: write one byte to the pipe.
 ///
-/// Only async-signal-safe work here: two atomic operations and `write(2)`. errno
-/// is saved and restored, so the interrupted code does not see ours.
+/// Only async-signal-safe work here (see signal-safety(7)): an atomic load and
+/// `write(2)`. No allocation, no lock, no formatting, no tracing. errno is saved
+/// and restored, so the interrupted code does not see ours.
 // ANCHOR: on_signal
-extern "C" fn on_signal(signal: libc::c_int) {
+extern "C" fn on_signal(_signal: libc::c_int) {
     let saved = Errno::last_raw();
-    LAST_SIGNAL.store(signal, Ordering::Relaxed);
     let fd = WAKE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         // If the pipe is full a wake-up is already pending; EAGAIN is fine.
@@ -70,10 +67,8 @@ extern "C" fn on_stray(_signal: libc::c_int) {}
 /// handler's pipe from the first.
 #[derive(Debug)]
 pub struct SelfPipe {
-    // ManuallyDrop: `Drop` closes both ends itself, through `net::close`, so the
-    // closes show in `--trace` like every other call.
-    read: ManuallyDrop<OwnedFd>,
-    write: ManuallyDrop<OwnedFd>,
+    read: OwnedFd,
+    write: OwnedFd,
 }
 
 impl SelfPipe {
@@ -95,17 +90,12 @@ impl SelfPipe {
         // ANCHOR: self_pipe
         // 1. Both ends non-blocking: the handler must never block on a full pipe,
         //    and draining it must stop when it is empty.
-        let piped = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC);
-        if trace::on() {
-            trace::done(
-                format_args!("pipe2(O_NONBLOCK|O_CLOEXEC)"),
-                &piped,
-                |(r, w), out| {
-                    let _ = write!(out, "0  [{}, {}]", r.as_raw_fd(), w.as_raw_fd());
-                },
-            );
-        }
-        let (read, write) = piped.map_err(|e| context(e, "cannot create the signal pipe"))?;
+        let (read, write) = traced!(
+            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC),
+            |(r, w), out| out.push_str(&format!("0  [{}, {}]", r.as_raw_fd(), w.as_raw_fd())),
+            "pipe2(O_NONBLOCK|O_CLOEXEC)"
+        )
+        .map_err(|e| context(e, "cannot create the signal pipe"))?;
         // 2. Tell the handler where to write.
         WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
         // 3. Catch SIGINT (Ctrl+C) and SIGTERM (kill). SA_RESTART is left out on
@@ -125,36 +115,23 @@ impl SelfPipe {
             SaFlags::empty(),
             SigSet::empty(),
         );
-        for (signal, action) in [
-            (Signal::SIGINT, &catch),
-            (Signal::SIGTERM, &catch),
-            (Signal::SIGPIPE, &ignore),
-            (Signal::SIGUSR1, &shrug),
-            (Signal::SIGUSR2, &shrug),
+        for (signal, action, how) in [
+            (Signal::SIGINT, &catch, "on_signal"),
+            (Signal::SIGTERM, &catch, "on_signal"),
+            (Signal::SIGPIPE, &ignore, "SIG_IGN"),
+            (Signal::SIGUSR1, &shrug, "on_stray"),
+            (Signal::SIGUSR2, &shrug, "on_stray"),
         ] {
-            // SAFETY: the handler only does async-signal-safe work (see `on_signal`).
-            let done = unsafe { sigaction(signal, action) };
-            if trace::on() {
-                let how = if matches!(signal, Signal::SIGUSR1 | Signal::SIGUSR2) {
-                    "on_stray"
-                } else if signal == Signal::SIGPIPE {
-                    "SIG_IGN"
-                } else {
-                    "on_signal"
-                };
-                trace::done(
-                    format_args!("sigaction({signal}, {how})"),
-                    &done,
-                    |_, out| out.push('0'),
-                );
-            }
-            done.map_err(|e| context(e, format!("cannot handle {signal}")))?;
+            // SAFETY: the handlers only do async-signal-safe work (see `on_signal`).
+            traced!(
+                unsafe { sigaction(signal, action) }.map(drop),
+                show_zero,
+                "sigaction({signal}, {how})"
+            )
+            .map_err(|e| context(e, format!("cannot handle {signal}")))?;
         }
         // ANCHOR_END: self_pipe
-        Ok(SelfPipe {
-            read: ManuallyDrop::new(read),
-            write: ManuallyDrop::new(write),
-        })
+        Ok(SelfPipe { read, write })
     }
 
     /// The read end, for the `select` read list.
@@ -162,51 +139,29 @@ impl SelfPipe {
         self.read.as_fd()
     }
 
-    /// Empty the pipe; `true` if a signal (or [`SelfPipe::wake`]) had written to it.
+    /// Whether SIGINT or SIGTERM arrived: empty the pipe and say if it held a byte.
     ///
     /// Call it when `select` says the pipe is readable.
-    pub fn take(&self) -> bool {
+    pub fn stop_requested(&self) -> bool {
         let mut buf = [0u8; 64];
         let mut woken = false;
         // Read until EAGAIN: several signals may have left several bytes.
-        while let Ok(1..) = crate::net::read(&*self.read, &mut buf) {
+        while let Ok(1..) = fd::read(&self.read, &mut buf) {
             woken = true;
         }
         woken
     }
-
-    /// The last signal the handler caught, if any.
-    pub fn last_signal() -> Option<Signal> {
-        Signal::try_from(LAST_SIGNAL.load(Ordering::Relaxed)).ok()
-    }
-
-    /// Wake the loop as if a signal had arrived (for tests and embedding: a way to
-    /// stop [`crate::server::run`] from another thread).
-    pub fn wake(&self) -> io::Result<()> {
-        match nix::unistd::write(&*self.write, &[0]) {
-            Ok(_) | Err(Errno::EAGAIN) => Ok(()),
-            Err(e) => Err(context(e, "cannot write to the signal pipe")),
-        }
-    }
 }
 
 impl Drop for SelfPipe {
+    /// Stop the handler from writing to a pipe about to be closed (whose fd number
+    /// could then be reused); the two ends are closed as they are dropped.
     fn drop(&mut self) {
-        // Stop the handler from writing to a closed (and maybe reused) fd.
         let _ = WAKE_FD.compare_exchange(
             self.write.as_raw_fd(),
             -1,
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        // SAFETY: each field is taken once, here, and never used again.
-        let (read, write) = unsafe {
-            (
-                ManuallyDrop::take(&mut self.read),
-                ManuallyDrop::take(&mut self.write),
-            )
-        };
-        let _ = crate::net::close(read);
-        let _ = crate::net::close(write);
     }
 }

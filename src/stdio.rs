@@ -27,17 +27,15 @@
 //! Entry points: [`init`] at start-up, then [`Output`] for stdout and [`log`] for stderr.
 
 use std::fmt;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::sys::stat::SFlag;
 
-use crate::trace::show_zero;
-use crate::traced;
+use crate::fd;
 
 /// The largest write in the fallback mode (no description of our own): a pipe
 /// that `poll` calls writable has room for `PIPE_BUF` (4096) bytes, a terminal
@@ -155,7 +153,7 @@ impl Output {
             // SAFETY: fd 1 and fd 2 stay open for the whole life of the process.
             let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
             let written = if self.traced {
-                crate::net::write(fd, chunk)
+                fd::write(fd, chunk)
             } else {
                 nix::unistd::write(fd, chunk)
             };
@@ -234,64 +232,23 @@ fn wait_writable(fd: RawFd, within: Duration) -> bool {
 /// it is ours and non-blocking, or it is a regular file.
 ///
 /// Steps: 1. `fstat`: a regular file (or block device) never makes us wait, so it
-/// stays as it is; 2. `open("/proc/self/fd/N", O_WRONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC)`:
-/// the same pipe or terminal, through a new description; 3. `dup2` it onto fd N
-/// (which drops our reference to the shell's description); 4. `close` the extra fd.
-fn own_description(fd: RawFd) -> bool {
-    // SAFETY: fd 1 and fd 2 stay open for the whole life of the process (Rust's
-    // runtime opens /dev/null on any of 0-2 that was closed before `main`).
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let Ok(stat) = traced!(
-        fstat(borrowed),
-        |s: &nix::sys::stat::FileStat, out| {
-            out.push_str(kind_name(s.st_mode));
-        },
-        "fstat({fd})"
-    ) else {
-        return false;
-    };
-    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
-    if kind == SFlag::S_IFREG || kind == SFlag::S_IFBLK {
-        return true; // 1.
-    }
-    let path = format!("/proc/self/fd/{fd}");
-    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let Ok(ours) = traced!(
-        open(path.as_str(), flags, Mode::empty()),
-        crate::trace::show_fd,
-        "open(\"{path}\", O_WRONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC)"
-    ) else {
-        return false; // 2. No /proc, a socket (ENXIO), out of fds: fall back.
-    };
-    let moved = if fd == 1 {
-        traced!(
-            nix::unistd::dup2_stdout(&ours),
-            show_zero,
-            "dup2({}, 1)",
-            ours.as_raw_fd()
-        )
-    } else {
-        traced!(
-            nix::unistd::dup2_stderr(&ours),
-            show_zero,
-            "dup2({}, 2)",
-            ours.as_raw_fd()
-        )
-    }; // 3.
-    let _ = crate::net::close(ours); // 4.
-    moved.is_ok()
-}
-
-/// Trace helper: the kind of file `fstat` found.
-fn kind_name(mode: libc::mode_t) -> &'static str {
-    match SFlag::from_bits_truncate(mode) & SFlag::S_IFMT {
-        SFlag::S_IFREG => "0  regular file",
-        SFlag::S_IFCHR => "0  character device",
-        SFlag::S_IFIFO => "0  pipe",
-        SFlag::S_IFSOCK => "0  socket",
-        _ => "0  other",
+/// stays as it is; 2. `open("/proc/self/fd/N")`, non-blocking: the same pipe or
+/// terminal, through a new description; 3. `dup2` it onto fd N (which drops our
+/// reference to the shell's description) and close the extra fd.
+// ANCHOR: own_description
+fn own_description(stdfd: RawFd) -> bool {
+    // SAFETY: fds 0-2 are open for the whole life of the process: Rust's runtime
+    // opens /dev/null on any of them that was closed before `main`.
+    let fd = unsafe { BorrowedFd::borrow_raw(stdfd) };
+    match fd::file_kind(fd) {
+        Ok(SFlag::S_IFREG | SFlag::S_IFBLK) => true, // 1.
+        Ok(_) => fd::reopen_nonblocking(stdfd) // 2.
+            .and_then(|ours| fd::replace_std(ours, stdfd)) // 3.
+            .is_ok(),
+        Err(_) => false,
     }
 }
+// ANCHOR_END: own_description
 
 /// stderr: log lines and `--trace`, shared by everything in the process.
 static ERR: Mutex<Output> = Mutex::new(Output::new(2, LOG_LIMIT, false));

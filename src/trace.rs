@@ -11,13 +11,16 @@
 //! recv(7, 65536) = 6  "hello\n"
 //! ```
 //!
-//! Every call goes through one small function in [`crate::net`], [`crate::select`]
-//! or [`crate::signals`], and each of those ends with `if trace::on() { ... }`. When
-//! tracing is off that is one relaxed atomic load and a branch: no formatting, no
-//! allocation. When it is on, each line is formatted into one buffer and written
-//! with a single `write(2)`, so the lines of `srv` and `cli` sharing a terminal do
-//! not cut into each other. The signal handler's own `write` is not traced: a
-//! handler may not format or allocate.
+//! Every call goes through one small function in [`crate::net`], [`crate::fd`],
+//! [`crate::select`] or [`crate::signals`], and each of those makes its call
+//! through [`traced!`](crate::traced), which keeps the tracing out of the
+//! function's body. When tracing is off that is one relaxed atomic load and a
+//! branch: no formatting, no allocation. When it is on, each line is formatted into
+//! one buffer and handed to stderr whole (see [`crate::stdio`]: never blocking,
+//! and counted when dropped), so the lines of `srv` and `cli` sharing a terminal do
+//! not cut into each other. Two kinds of call are not traced: the signal handler's
+//! own `write` (a handler may not format or allocate), and the writes to stderr
+//! (a trace line would trace itself).
 
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
@@ -32,23 +35,19 @@ pub const ENV: &str = "SELECT_CHAT_TRACE";
 /// The longest data preview, in bytes of the original data.
 const PREVIEW: usize = 40;
 
-/// Turn tracing on or off. Colour is used when stderr is a terminal and
-/// `NO_COLOR` is not set.
-pub fn enable(on: bool) {
+/// Turn tracing on. Colour is used when stderr is a terminal and `NO_COLOR` is
+/// not set.
+pub fn enable() {
     COLOUR.store(
         std::io::stderr().is_terminal() && !crate::texts::no_color_env(),
         Ordering::Relaxed,
     );
-    ON.store(on, Ordering::Relaxed);
+    ON.store(true, Ordering::Relaxed);
 }
 
-/// Turn tracing on if `SELECT_CHAT_TRACE` asks for it; `true` if it is on.
-pub fn enable_from_env() -> bool {
-    let wanted = std::env::var_os(ENV).is_some_and(|v| !v.is_empty() && v != "0");
-    if wanted {
-        enable(true);
-    }
-    on()
+/// Whether `SELECT_CHAT_TRACE` asks for tracing (any value but empty or `0`).
+pub fn wanted_by_env() -> bool {
+    std::env::var_os(ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Whether tracing is on: the only cost of tracing when it is off.
@@ -99,7 +98,7 @@ pub fn done<T>(
             if colour {
                 line.push_str("\x1b[0m\x1b[31m");
             }
-            let _ = write!(line, " = -1 {errno:?} ({})", crate::net::strerror(*errno));
+            let _ = write!(line, " = -1 {errno:?} ({})", crate::show::strerror(*errno));
         }
     }
     if colour {
@@ -118,6 +117,54 @@ pub fn show_zero(_: &(), out: &mut String) {
 pub fn show_fd(fd: &std::os::fd::OwnedFd, out: &mut String) {
     use std::os::fd::AsRawFd;
     let _ = write!(out, "{}", fd.as_raw_fd());
+}
+
+/// Trace helper: an address (`getpeername`, `getsockname`).
+pub fn show_addr(addr: &std::net::SocketAddr, out: &mut String) {
+    let _ = write!(out, "0  {}", crate::show::format_addr(addr));
+}
+
+/// Trace helper: the outcome of a non-blocking connect (`SO_ERROR`).
+pub fn show_socket_error(code: &i32, out: &mut String) {
+    let _ = match code {
+        0 => write!(out, "0  error=0"),
+        c => write!(out, "0  error={:?}", nix::errno::Errno::from_raw(*c)),
+    };
+}
+
+/// Trace helper: file status flags by name (`O_RDWR|O_NONBLOCK`).
+pub fn show_flags(bits: i32, out: &mut String) {
+    out.push_str(match bits & libc::O_ACCMODE {
+        libc::O_RDONLY => "O_RDONLY",
+        libc::O_WRONLY => "O_WRONLY",
+        _ => "O_RDWR",
+    });
+    let mut rest = bits & !libc::O_ACCMODE;
+    for (bit, name) in [
+        (libc::O_NONBLOCK, "O_NONBLOCK"),
+        (libc::O_APPEND, "O_APPEND"),
+    ] {
+        if rest & bit != 0 {
+            out.push('|');
+            out.push_str(name);
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        let _ = write!(out, "|{rest:#o}");
+    }
+}
+
+/// Trace helper: the kind of file `fstat` found.
+pub fn show_file_kind(kind: &nix::sys::stat::SFlag, out: &mut String) {
+    use nix::sys::stat::SFlag;
+    out.push_str(match *kind {
+        SFlag::S_IFREG => "0  regular file",
+        SFlag::S_IFCHR => "0  character device",
+        SFlag::S_IFIFO => "0  pipe",
+        SFlag::S_IFSOCK => "0  socket",
+        _ => "0  other",
+    });
 }
 
 /// Trace helper: a byte count and a preview of the bytes.
@@ -151,6 +198,39 @@ pub fn preview(out: &mut String, data: &[u8]) {
     if data.len() > PREVIEW {
         out.push_str("...");
     }
+}
+
+/// The sets given to `select`, as `read={3,4}, write={}, timeout=0.5s`.
+pub fn select_asked(
+    read: &nix::sys::select::FdSet<'_>,
+    write: &nix::sys::select::FdSet<'_>,
+    highest: i32,
+    timeout: Option<std::time::Duration>,
+) -> String {
+    use std::os::fd::AsRawFd;
+    let mut sets = String::from("read=");
+    fd_set(&mut sets, read.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
+    sets.push_str(", write=");
+    fd_set(&mut sets, write.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
+    if let Some(t) = timeout {
+        let _ = write!(sets, ", timeout={:.1}s", t.as_secs_f64());
+    }
+    sets
+}
+
+/// What `select` found: `2  ready: read={3} write={7}`.
+pub fn select_ready(
+    n: i32,
+    read: &nix::sys::select::FdSet<'_>,
+    write: &nix::sys::select::FdSet<'_>,
+    highest: i32,
+    out: &mut String,
+) {
+    use std::os::fd::AsRawFd;
+    let _ = write!(out, "{n}  ready: read=");
+    fd_set(out, read.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
+    out.push_str(" write=");
+    fd_set(out, write.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
 }
 
 /// Append a set of fds as `{3,4,7}`.

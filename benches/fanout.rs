@@ -21,7 +21,11 @@
 //! and send time (ns since the benchmark started), fixed width, so a receiver finds
 //! them as the 35 bytes before any `\n`, whatever decoration the server adds in front.
 
+#[path = "../tests/common/limits.rs"]
+#[allow(dead_code)]
+mod limits;
 mod relay;
+use limits::raise_nofile;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -212,18 +216,6 @@ fn own_cpu() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if lim.rlim_cur < want {
-        lim.rlim_cur = want.min(lim.rlim_max);
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
 }
 
 /// Connect `n` clients and drain the notices of their joining: client i hears its

@@ -55,6 +55,7 @@ pub enum Verdict {
     Cut(&'static str),
 }
 
+// ANCHOR: outbox
 /// Bytes waiting for one socket.
 ///
 /// Lifecycle: filled by `send_all` (server) or `send_msg` (client), emptied by
@@ -71,6 +72,7 @@ pub struct Outbox {
     /// When the kernel last took bytes from it (or when it last became non-empty).
     progress: Instant,
 }
+// ANCHOR_END: outbox
 
 /// Capacity kept by an empty outbox; larger buffers are given back after a burst.
 const KEEP_CAPACITY: usize = 8 * 1024;

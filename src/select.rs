@@ -237,29 +237,4 @@ mod tests {
         assert!(ready.readable(r.as_raw_fd()));
         assert!(!ready.writable(r.as_raw_fd()));
     }
-
-    #[test]
-    fn fd_past_fd_setsize_is_an_error_not_a_panic() {
-        use std::os::fd::{FromRawFd, OwnedFd};
-        // dup2 onto fd 1500 needs RLIMIT_NOFILE above it: raise the soft limit.
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        if lim.rlim_cur <= 1500 && lim.rlim_max > 1500 {
-            lim.rlim_cur = lim.rlim_max.min(4096);
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-        }
-        let (r, _w) = std::io::pipe().expect("pipe");
-        let raw = unsafe { libc::dup2(r.as_raw_fd(), 1500) };
-        if raw != 1500 {
-            // The hard RLIMIT_NOFILE is below 1500: nothing to learn here.
-            eprintln!("skipped: cannot open fd 1500 (hard RLIMIT_NOFILE too low)");
-            return;
-        }
-        let high = unsafe { OwnedFd::from_raw_fd(raw) };
-        let got = select([r.as_fd(), high.as_fd()], [], Some(Duration::ZERO));
-        assert_eq!(got.unwrap_err(), SelectError::FdTooLarge(1500));
-    }
 }

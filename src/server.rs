@@ -35,6 +35,94 @@ use crate::stdio::{self, Output};
 use crate::texts::{Constants, TextColors, Texts, painted};
 use crate::{fd, net};
 
+// ANCHOR: server_state
+/// The server's state: the report's `servSock` and `connList`, and what a robust
+/// server adds to them.
+pub struct Server<'p> {
+    /// The listening socket (the report's `servSock`).
+    listener: OwnedFd,
+    /// Readable when SIGINT or SIGTERM arrived (see [`crate::signals`]).
+    pipe: &'p SelfPipe,
+    /// The master list: every member of the room, in the order they joined. The
+    /// report's `connList` also holds `servSock`; here the listener is apart, so
+    /// `conn_list.len()` is the number of users. Members are added by
+    /// `connect_client` and removed only by `reap`, at the end of a turn.
+    conn_list: Vec<Member>,
+    /// Members that left politely, finishing: written to until their outbox is
+    /// empty, then `shutdown(SHUT_WR)`, read (and discarded) until they close.
+    closing: Vec<Closing>,
+    /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
+    /// it, accept, turn the connection away, and open it again (not in the report).
+    spare: Option<OwnedFd>,
+    /// `accept` failed in a way only time cures: the listener is left out of the
+    /// read list until then.
+    accept_paused_until: Option<Instant>,
+    /// A reader that is behind but reading, or too much queued in all: the room
+    /// reads no new lines this turn (decided at the end of the previous one).
+    room_waits: bool,
+    /// Where the fair share of the next turn starts (see `run_server`, step 3).
+    first: usize,
+    /// Send and print the report's colours (`--no-color` and `NO_COLOR`: no).
+    colour: bool,
+    /// The server's console (stdout), where the report `print`s every notice.
+    console: Output,
+    /// The messages of one member in one turn, formatted once, for all.
+    batch: Vec<u8>,
+}
+// ANCHOR_END: server_state
+
+// ANCHOR: member
+/// One member of the room: what the server keeps per connection. The report keeps
+/// only the socket in `connList`; a server that frames lines and never blocks
+/// needs a little state beside it.
+#[derive(Debug)]
+struct Member {
+    sock: OwnedFd,
+    /// `ip:port` from `getpeername` at accept time: asking again later fails
+    /// once the peer is gone, which is what brings the report's server down.
+    addr: String,
+    /// Bytes received and not relayed yet: at most one line and one `recv`.
+    framer: LineFramer,
+    /// Bytes for this member that the kernel has not taken yet.
+    outbox: Outbox,
+    /// Not read before then: each turn in which it spoke pushed this ahead
+    /// (IRC's "fake lag"; see `SENDS_PER_SPEAKER`).
+    quiet_until: Instant,
+    /// Set when the member must go; it is removed by `reap`, at the end of the
+    /// turn, never while a loop over the members is running.
+    leaving: Option<Leave>,
+}
+// ANCHOR_END: member
+
+/// Why a member is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// An empty line, or end of stream: the normal way out.
+    Quit,
+    /// A reset, a failed send, or a reader cut for not reading: the report's
+    /// "(error)" leave.
+    Error,
+}
+
+// ANCHOR: closing
+/// A member that left politely: out of the room, its leave announced, its socket
+/// kept open until the kernel has taken the rest of its outbox and the client has
+/// closed its side, or `DRAIN_SECONDS` pass (the lingering close, not in the
+/// report, which closes at once and loses what was not sent).
+#[derive(Debug)]
+struct Closing {
+    sock: OwnedFd,
+    outbox: Outbox,
+    deadline: Instant,
+    /// `shutdown(SHUT_WR)` was made: the client has seen (or will see) our FIN.
+    shut: bool,
+    /// The client closed its side (`recv` returned 0) or the connection broke.
+    peer_closed: bool,
+    /// Added in this turn: `select` looked at it as a member, not as a leaver.
+    new: bool,
+}
+// ANCHOR_END: closing
+
 /// Create the listening socket for `host:port`: the socket part of the report's `main()`.
 ///
 /// Steps, for each address `host` resolves to until one works:
@@ -63,17 +151,6 @@ pub fn open_listener(host: &str, port: u16) -> io::Result<OwnedFd> {
         Ok(sock)
         // ANCHOR_END: open_listener
     })
-}
-
-/// A `bind`/`listen` error in words a student can act on.
-fn bind_error(errno: Errno, addr: &str) -> io::Error {
-    let hint = match errno {
-        Errno::EADDRINUSE => " (is another server running on this port?)",
-        Errno::EACCES => " (ports below 1024 need privileges)",
-        Errno::EADDRNOTAVAIL => " (that address is not one of this machine's)",
-        _ => "",
-    };
-    context(errno, format_args!("cannot listen on {addr}{hint}"))
 }
 
 /// Run the chat server on `listener` until SIGINT or SIGTERM: the report's `main()`
@@ -125,88 +202,6 @@ pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) ->
     server.console.finish(Duration::from_millis(500));
     stdio::log_finish(Duration::from_millis(250));
     result
-}
-
-/// The server's state: the report's `servSock` and `connList`, and what a robust
-/// server adds to them.
-pub struct Server<'p> {
-    /// The listening socket (the report's `servSock`).
-    listener: OwnedFd,
-    /// Readable when SIGINT or SIGTERM arrived (see [`crate::signals`]).
-    pipe: &'p SelfPipe,
-    /// The master list: every member of the room, in the order they joined. The
-    /// report's `connList` also holds `servSock`; here the listener is apart, so
-    /// `conn_list.len()` is the number of users. Members are added by
-    /// `connect_client` and removed only by `reap`, at the end of a turn.
-    conn_list: Vec<Member>,
-    /// Members that left politely, finishing: written to until their outbox is
-    /// empty, then `shutdown(SHUT_WR)`, read (and discarded) until they close.
-    closing: Vec<Closing>,
-    /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
-    /// it, accept, turn the connection away, and open it again (not in the report).
-    spare: Option<OwnedFd>,
-    /// `accept` failed in a way only time cures: the listener is left out of the
-    /// read list until then.
-    accept_paused_until: Option<Instant>,
-    /// A reader that is behind but reading, or too much queued in all: the room
-    /// reads no new lines this turn (decided at the end of the previous one).
-    room_waits: bool,
-    /// Where the fair share of the next turn starts (see `run_server`, step 3).
-    first: usize,
-    /// Send and print the report's colours (`--no-color` and `NO_COLOR`: no).
-    colour: bool,
-    /// The server's console (stdout), where the report `print`s every notice.
-    console: Output,
-    /// The messages of one member in one turn, formatted once, for all.
-    batch: Vec<u8>,
-}
-
-/// One member of the room: what the server keeps per connection. The report keeps
-/// only the socket in `connList`; a server that frames lines and never blocks
-/// needs a little state beside it.
-#[derive(Debug)]
-struct Member {
-    sock: OwnedFd,
-    /// `ip:port` from `getpeername` at accept time: asking again later fails
-    /// once the peer is gone, which is what brings the report's server down.
-    addr: String,
-    /// Bytes received and not relayed yet: at most one line and one `recv`.
-    framer: LineFramer,
-    /// Bytes for this member that the kernel has not taken yet.
-    outbox: Outbox,
-    /// Not read before then: each turn in which it spoke pushed this ahead
-    /// (IRC's "fake lag"; see `SENDS_PER_SPEAKER`).
-    quiet_until: Instant,
-    /// Set when the member must go; it is removed by `reap`, at the end of the
-    /// turn, never while a loop over the members is running.
-    leaving: Option<Leave>,
-}
-
-/// Why a member is being removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leave {
-    /// An empty line, or end of stream: the normal way out.
-    Quit,
-    /// A reset, a failed send, or a reader cut for not reading: the report's
-    /// "(error)" leave.
-    Error,
-}
-
-/// A member that left politely: out of the room, its leave announced, its socket
-/// kept open until the kernel has taken the rest of its outbox and the client has
-/// closed its side, or `DRAIN_SECONDS` pass (the lingering close, not in the
-/// report, which closes at once and loses what was not sent).
-#[derive(Debug)]
-struct Closing {
-    sock: OwnedFd,
-    outbox: Outbox,
-    deadline: Instant,
-    /// `shutdown(SHUT_WR)` was made: the client has seen (or will see) our FIN.
-    shut: bool,
-    /// The client closed its side (`recv` returned 0) or the connection broke.
-    peer_closed: bool,
-    /// Added in this turn: `select` looked at it as a member, not as a leaver.
-    new: bool,
 }
 
 impl Server<'_> {
@@ -287,7 +282,276 @@ impl Server<'_> {
         // ANCHOR_END: run_server
         Ok(Flow::Continue)
     }
+}
 
+impl Server<'_> {
+    /// Accept the connections waiting on the listener and greet them.
+    ///
+    /// Twin of the report's `connect_client(sock, servSock, connList)`: accept,
+    /// append to the master list, send the newcomer the connect notice, everyone
+    /// else the join notice, and print it. Not in the report: accept up to
+    /// `ACCEPT_BATCH` per turn (stopping at `EAGAIN`), turn away a connection
+    /// whose fd `select` cannot watch, survive `EMFILE`, and cap each socket's
+    /// kernel send buffer.
+    pub fn connect_client(&mut self) {
+        for _ in 0..Constants::ACCEPT_BATCH {
+            // ANCHOR: accept
+            let sock = match net::accept(&self.listener) {
+                Ok(sock) => sock,
+                // The queue is empty (or the client gave up before we got to it).
+                Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO) => return,
+                // A signal arrived: the loop will see the pipe next turn.
+                Err(Errno::EINTR) => return,
+                // Out of fds: the listener stays readable, so without this select
+                // would return at once, forever, at 100% CPU.
+                Err(e @ (Errno::EMFILE | Errno::ENFILE)) if self.spare.is_some() => {
+                    return self.refuse_with_spare(e);
+                }
+                // ENOBUFS, ENOMEM, out of fds with no spare: only time cures it.
+                Err(e) => return self.pause_accept(e),
+            };
+            // ANCHOR_END: accept
+            let addr = match net::peer_addr(&sock) {
+                Ok(addr) => format_addr(&addr),
+                // Gone already (ENOTCONN): nothing to greet.
+                Err(_) => continue,
+            };
+            // ANCHOR: fd_setsize
+            if raw(&sock) >= FD_SETSIZE {
+                self.turn_away(
+                    sock,
+                    &addr,
+                    "its fd is past FD_SETSIZE, which select cannot watch",
+                );
+                continue;
+            }
+            // ANCHOR_END: fd_setsize
+            // Only memory and latency depend on these: a failure is no reason to
+            // drop the client.
+            let _ = net::set_send_buffer(&sock, Constants::SEND_BUFFER);
+            let _ = net::set_nodelay(&sock);
+            self.conn_list.push(Member {
+                sock,
+                addr,
+                framer: LineFramer::new(Constants::RECV_BUFF),
+                outbox: Outbox::new(),
+                quiet_until: Instant::now(),
+                leaving: None,
+            });
+            let users = self.conn_list.len();
+            let conn_msg = make_conn_msg(users, self.colour);
+            let newcomer = &mut self.conn_list[users - 1];
+            let join_msg = make_join_msg(&newcomer.addr, users, self.colour);
+            newcomer.outbox.push(&conn_msg);
+            send_all(&mut self.conn_list, Some(users - 1), &join_msg);
+            self.console.print(&[&join_msg, b"\n"]);
+        }
+    }
+}
+
+/// Queue `message` for every member but `sender` (and those leaving).
+///
+/// Twin of the report's `send_all(sendSock, servSock, message, connList)`, and
+/// like it given the list. It only queues: the report `send`s on a blocking
+/// socket and, when that fails, removes the socket from the list it is iterating,
+/// which skips the next recipient. Here the message goes to each recipient's
+/// outbox, sent at the end of the turn; nobody is skipped, and nobody is judged
+/// here (a reader is judged after the kernel had its chance, in `flush_outboxes`).
+// ANCHOR: send_all
+fn send_all(conn_list: &mut [Member], sender: Option<usize>, message: &[u8]) {
+    if message.is_empty() {
+        return;
+    }
+    for (i, member) in conn_list.iter_mut().enumerate() {
+        if Some(i) != sender && member.leaving.is_none() {
+            member.outbox.push(message);
+        }
+    }
+}
+// ANCHOR_END: send_all
+
+impl Server<'_> {
+    /// Receive what member `i` sent and relay its lines to the others, up to
+    /// `share` bytes of output (at least one line); returns what it spent.
+    ///
+    /// Twin of the report's `recv_and_send_msg(sock, servSock, connList)`. The
+    /// report takes one `recv` as one message; here the bytes go to the member's
+    /// [`LineFramer`], which hands back one line at a time, and each line is, as in
+    /// the report, either the empty line that means "leave" or a message, which
+    /// is sanitised, formatted once and relayed. `recv` is called only when the
+    /// framer has handed out every earlier line (and only if `readable`): what the
+    /// member sends meanwhile waits in the kernel. End of stream (`recv` returning
+    /// 0) is a leave too (the report mistakes it for an endless stream of empty
+    /// messages); a reset is a leave with the "(error)" mark.
+    pub fn recv_and_send_msg(&mut self, i: usize, readable: bool, share: usize) -> usize {
+        let recipients = self.conn_list.len() - 1;
+        let member = &mut self.conn_list[i];
+        // ANCHOR: recv
+        if readable && member.framer.wants_input() {
+            match member.framer.fill(|space| net::recv(&member.sock, space)) {
+                // End of stream: the client closed its side. An unfinished last
+                // line is still relayed; then it leaves.
+                Ok(0) => member.framer.end(),
+                // Data: the framer cuts it into lines, below.
+                Ok(_) => {}
+                // Nothing after all, or a signal: select will tell us again.
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                // ECONNRESET, ETIMEDOUT...: the connection is broken.
+                Err(_) => {
+                    member.leaving = Some(Leave::Error);
+                    return 0;
+                }
+            }
+        }
+        self.batch.clear();
+        let mut spent = 0;
+        while spent < share {
+            let Some(line) = member.framer.next_line() else {
+                if member.framer.is_done() {
+                    member.leaving = Some(Leave::Quit);
+                }
+                break;
+            };
+            if line.is_leave() {
+                // The report's `if data == "\n"`: the member leaves; what it sent
+                // after the empty line is not relayed. The notice goes out from
+                // `reap`, at the end of the turn (see there why).
+                member.leaving = Some(Leave::Quit);
+                break;
+            } else {
+                // The report's `else`: format the message once, for everyone.
+                let start = self.batch.len();
+                make_send_msg(&mut self.batch, &member.addr, line, self.colour);
+                let msg = &self.batch[start..];
+                if !msg.is_empty() {
+                    self.console.print(&[msg, b"\n"]);
+                }
+                spent += msg.len().max(1) * recipients.max(1);
+            }
+        }
+        send_all(&mut self.conn_list, Some(i), &self.batch);
+        // ANCHOR_END: recv
+        spent
+    }
+}
+
+/// The user count of the notices, with the report's plural rule: "1 user",
+/// "2 users", "0 users" in connect and join notices.
+fn users_text(n: usize) -> &'static str {
+    if n == 1 { Texts::USER } else { Texts::USERS }
+}
+
+/// The notice sent to a newcomer: `\rConnected to the chat server (N user online)\n`
+/// in blue and bold, where N counts the newcomer.
+///
+/// Twin of the report's `make_conn_msg(connList)`, which counts
+/// `len(connList) - NUM_SERVER`; we pass the count of members directly.
+// ANCHOR: make_conn_msg
+pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
+    painted(
+        colour,
+        &[TextColors::BLUE, TextColors::BOLD],
+        format_args!(
+            "\rConnected to the chat server ({users} {} online)\n",
+            users_text(users)
+        ),
+    )
+}
+// ANCHOR_END: make_conn_msg
+
+/// The notice sent to everyone else when `addr` joins:
+/// `\r> New user ADDR entered (N users online)\n` in blue and bold.
+///
+/// Twin of the report's `make_join_msg(ip, port, connList)`.
+// ANCHOR: make_join_msg
+pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
+    painted(
+        colour,
+        &[TextColors::BLUE, TextColors::BOLD],
+        format_args!(
+            "\r> New user {addr} entered ({users} {} online)\n",
+            users_text(users)
+        ),
+    )
+}
+// ANCHOR_END: make_join_msg
+
+/// The notice sent to the others when `addr` leaves:
+/// `\r< The user ADDR left (N users online)\n` in red and bold, N counting those
+/// still inside. `error` appends the report's ` (error) ` after the colours.
+///
+/// Twin of the report's `make_leave_msg(ip, port, connList)`, which subtracts
+/// `NUM_LEAVING_CLIENT` and says "user" for both 0 and 1; the report's error path
+/// adds `" (error) "` to its result, so the suffix comes after `ENDC`.
+// ANCHOR: make_leave_msg
+pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Vec<u8> {
+    let noun = if users <= 1 {
+        Texts::USER
+    } else {
+        Texts::USERS
+    };
+    let mut msg = painted(
+        colour,
+        &[TextColors::RED, TextColors::BOLD],
+        format_args!("\r< The user {addr} left ({users} {noun} online)\n"),
+    );
+    if error {
+        msg.extend_from_slice(b" (error) ");
+    }
+    msg
+}
+// ANCHOR_END: make_leave_msg
+
+/// Append to `out` a relayed chat line: `\r[ADDR]: text\n` in purple and bold.
+///
+/// Twin of the report's `Texts.SEND_MSG % (ip, port, data)`. `line` is what the
+/// client sent; it is sanitised here (see [`crate::sanitize`]), once, however many
+/// recipients it has; its trailing white space is stripped only where it ends,
+/// and the blank end of a long line is no message at all.
+pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: Line<'_>, colour: bool) {
+    if line.is_blank_tail() {
+        return;
+    }
+    if colour {
+        out.extend_from_slice(TextColors::PURPLE.as_bytes());
+        out.extend_from_slice(TextColors::BOLD.as_bytes());
+    }
+    out.extend_from_slice(b"\r[");
+    out.extend_from_slice(addr.as_bytes());
+    out.extend_from_slice(b"]: ");
+    sanitize_line(out, line.bytes, line.ends);
+    out.push(b'\n');
+    if colour {
+        out.extend_from_slice(TextColors::ENDC.as_bytes());
+    }
+}
+
+/// The line printed when the server starts: `Chat Server started on port P` in green.
+///
+/// Twin of the report's `print(Texts.START_SRV % port)` (with `print`'s newline).
+/// P is the port actually bound, so `srv 127.0.0.1 0` tells which port the kernel chose.
+pub fn make_start_msg(port: u16, colour: bool) -> Vec<u8> {
+    let mut msg = painted(
+        colour,
+        &[TextColors::GREEN],
+        format_args!("Chat Server started on port {port}"),
+    );
+    msg.push(b'\n');
+    msg
+}
+
+/// The notice sent to a connection the server cannot take (not in the report).
+fn make_full_msg(colour: bool) -> Vec<u8> {
+    painted(
+        colour,
+        &[TextColors::RED, TextColors::BOLD],
+        format_args!("{}", Texts::SERVER_FULL),
+    )
+}
+
+// Helpers of the functions above, in the order they are called.
+
+impl Server<'_> {
     /// Step 3 of a turn, for the first `watched` members: each one with something
     /// to say (readable, or lines left from an earlier turn) relays its lines with
     /// [`Server::recv_and_send_msg`], up to a fair share of the turn's output, and
@@ -370,69 +634,6 @@ impl Server<'_> {
             .map(|t| t.saturating_duration_since(now))
     }
 
-    /// Accept the connections waiting on the listener and greet them.
-    ///
-    /// Twin of the report's `connect_client(sock, servSock, connList)`: accept,
-    /// append to the master list, send the newcomer the connect notice, everyone
-    /// else the join notice, and print it. Not in the report: accept up to
-    /// `ACCEPT_BATCH` per turn (stopping at `EAGAIN`), turn away a connection
-    /// whose fd `select` cannot watch, survive `EMFILE`, and cap each socket's
-    /// kernel send buffer.
-    pub fn connect_client(&mut self) {
-        for _ in 0..Constants::ACCEPT_BATCH {
-            // ANCHOR: accept
-            let sock = match net::accept(&self.listener) {
-                Ok(sock) => sock,
-                // The queue is empty (or the client gave up before we got to it).
-                Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO) => return,
-                // A signal arrived: the loop will see the pipe next turn.
-                Err(Errno::EINTR) => return,
-                // Out of fds: the listener stays readable, so without this select
-                // would return at once, forever, at 100% CPU.
-                Err(e @ (Errno::EMFILE | Errno::ENFILE)) if self.spare.is_some() => {
-                    return self.refuse_with_spare(e);
-                }
-                // ENOBUFS, ENOMEM, out of fds with no spare: only time cures it.
-                Err(e) => return self.pause_accept(e),
-            };
-            // ANCHOR_END: accept
-            let addr = match net::peer_addr(&sock) {
-                Ok(addr) => format_addr(&addr),
-                // Gone already (ENOTCONN): nothing to greet.
-                Err(_) => continue,
-            };
-            // ANCHOR: fd_setsize
-            if raw(&sock) >= FD_SETSIZE {
-                self.turn_away(
-                    sock,
-                    &addr,
-                    "its fd is past FD_SETSIZE, which select cannot watch",
-                );
-                continue;
-            }
-            // ANCHOR_END: fd_setsize
-            // Only memory and latency depend on these: a failure is no reason to
-            // drop the client.
-            let _ = net::set_send_buffer(&sock, Constants::SEND_BUFFER);
-            let _ = net::set_nodelay(&sock);
-            self.conn_list.push(Member {
-                sock,
-                addr,
-                framer: LineFramer::new(Constants::RECV_BUFF),
-                outbox: Outbox::new(),
-                quiet_until: Instant::now(),
-                leaving: None,
-            });
-            let users = self.conn_list.len();
-            let conn_msg = make_conn_msg(users, self.colour);
-            let newcomer = &mut self.conn_list[users - 1];
-            let join_msg = make_join_msg(&newcomer.addr, users, self.colour);
-            newcomer.outbox.push(&conn_msg);
-            send_all(&mut self.conn_list, Some(users - 1), &join_msg);
-            self.console.print(&[&join_msg, b"\n"]);
-        }
-    }
-
     /// `EMFILE`: free the spare fd, accept the waiting connection with it, tell it
     /// the server is full, close it, and take the spare back (the libev/UNP remedy).
     fn refuse_with_spare(&mut self, errno: Errno) {
@@ -470,69 +671,6 @@ impl Server<'_> {
         let _ = net::send(&sock, &make_full_msg(self.colour));
         let _ = fd::close(sock);
         stdio::log_event("turned away", format_args!("{addr}: {why}"));
-    }
-
-    /// Receive what member `i` sent and relay its lines to the others, up to
-    /// `share` bytes of output (at least one line); returns what it spent.
-    ///
-    /// Twin of the report's `recv_and_send_msg(sock, servSock, connList)`. The
-    /// report takes one `recv` as one message; here the bytes go to the member's
-    /// [`LineFramer`], which hands back one line at a time, and each line is, as in
-    /// the report, either the empty line that means "leave" or a message, which
-    /// is sanitised, formatted once and relayed. `recv` is called only when the
-    /// framer has handed out every earlier line (and only if `readable`): what the
-    /// member sends meanwhile waits in the kernel. End of stream (`recv` returning
-    /// 0) is a leave too (the report mistakes it for an endless stream of empty
-    /// messages); a reset is a leave with the "(error)" mark.
-    pub fn recv_and_send_msg(&mut self, i: usize, readable: bool, share: usize) -> usize {
-        let recipients = self.conn_list.len() - 1;
-        let member = &mut self.conn_list[i];
-        // ANCHOR: recv
-        if readable && member.framer.wants_input() {
-            match member.framer.fill(|space| net::recv(&member.sock, space)) {
-                // End of stream: the client closed its side. An unfinished last
-                // line is still relayed; then it leaves.
-                Ok(0) => member.framer.end(),
-                // Data: the framer cuts it into lines, below.
-                Ok(_) => {}
-                // Nothing after all, or a signal: select will tell us again.
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
-                // ECONNRESET, ETIMEDOUT...: the connection is broken.
-                Err(_) => {
-                    member.leaving = Some(Leave::Error);
-                    return 0;
-                }
-            }
-        }
-        self.batch.clear();
-        let mut spent = 0;
-        while spent < share {
-            let Some(line) = member.framer.next_line() else {
-                if member.framer.is_done() {
-                    member.leaving = Some(Leave::Quit);
-                }
-                break;
-            };
-            if line.is_leave() {
-                // The report's `if data == "\n"`: the member leaves; what it sent
-                // after the empty line is not relayed. The notice goes out from
-                // `reap`, at the end of the turn (see there why).
-                member.leaving = Some(Leave::Quit);
-                break;
-            } else {
-                // The report's `else`: format the message once, for everyone.
-                let start = self.batch.len();
-                make_send_msg(&mut self.batch, &member.addr, line, self.colour);
-                let msg = &self.batch[start..];
-                if !msg.is_empty() {
-                    self.console.print(&[msg, b"\n"]);
-                }
-                spent += msg.len().max(1) * recipients.max(1);
-            }
-        }
-        send_all(&mut self.conn_list, Some(i), &self.batch);
-        // ANCHOR_END: recv
-        spent
     }
 
     /// Remove every member marked to leave, telling the others and the console.
@@ -661,139 +799,15 @@ impl Server<'_> {
     // ANCHOR_END: close_all
 }
 
-/// Queue `message` for every member but `sender` (and those leaving).
-///
-/// Twin of the report's `send_all(sendSock, servSock, message, connList)`, and
-/// like it given the list. It only queues: the report `send`s on a blocking
-/// socket and, when that fails, removes the socket from the list it is iterating,
-/// which skips the next recipient. Here the message goes to each recipient's
-/// outbox, sent at the end of the turn; nobody is skipped, and nobody is judged
-/// here (a reader is judged after the kernel had its chance, in `flush_outboxes`).
-// ANCHOR: send_all
-fn send_all(conn_list: &mut [Member], sender: Option<usize>, message: &[u8]) {
-    if message.is_empty() {
-        return;
-    }
-    for (i, member) in conn_list.iter_mut().enumerate() {
-        if Some(i) != sender && member.leaving.is_none() {
-            member.outbox.push(message);
-        }
-    }
-}
-// ANCHOR_END: send_all
-
-/// The user count of the notices, with the report's plural rule: "1 user",
-/// "2 users", "0 users" in connect and join notices.
-fn users_text(n: usize) -> &'static str {
-    if n == 1 { Texts::USER } else { Texts::USERS }
-}
-
-/// The notice sent to a newcomer: `\rConnected to the chat server (N user online)\n`
-/// in blue and bold, where N counts the newcomer.
-///
-/// Twin of the report's `make_conn_msg(connList)`, which counts
-/// `len(connList) - NUM_SERVER`; we pass the count of members directly.
-// ANCHOR: make_conn_msg
-pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
-    painted(
-        colour,
-        &[TextColors::BLUE, TextColors::BOLD],
-        format_args!(
-            "\rConnected to the chat server ({users} {} online)\n",
-            users_text(users)
-        ),
-    )
-}
-// ANCHOR_END: make_conn_msg
-
-/// The notice sent to everyone else when `addr` joins:
-/// `\r> New user ADDR entered (N users online)\n` in blue and bold.
-///
-/// Twin of the report's `make_join_msg(ip, port, connList)`.
-// ANCHOR: make_join_msg
-pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
-    painted(
-        colour,
-        &[TextColors::BLUE, TextColors::BOLD],
-        format_args!(
-            "\r> New user {addr} entered ({users} {} online)\n",
-            users_text(users)
-        ),
-    )
-}
-// ANCHOR_END: make_join_msg
-
-/// The notice sent to the others when `addr` leaves:
-/// `\r< The user ADDR left (N users online)\n` in red and bold, N counting those
-/// still inside. `error` appends the report's ` (error) ` after the colours.
-///
-/// Twin of the report's `make_leave_msg(ip, port, connList)`, which subtracts
-/// `NUM_LEAVING_CLIENT` and says "user" for both 0 and 1; the report's error path
-/// adds `" (error) "` to its result, so the suffix comes after `ENDC`.
-// ANCHOR: make_leave_msg
-pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Vec<u8> {
-    let noun = if users <= 1 {
-        Texts::USER
-    } else {
-        Texts::USERS
+/// A `bind`/`listen` error in words a student can act on.
+fn bind_error(errno: Errno, addr: &str) -> io::Error {
+    let hint = match errno {
+        Errno::EADDRINUSE => " (is another server running on this port?)",
+        Errno::EACCES => " (ports below 1024 need privileges)",
+        Errno::EADDRNOTAVAIL => " (that address is not one of this machine's)",
+        _ => "",
     };
-    let mut msg = painted(
-        colour,
-        &[TextColors::RED, TextColors::BOLD],
-        format_args!("\r< The user {addr} left ({users} {noun} online)\n"),
-    );
-    if error {
-        msg.extend_from_slice(b" (error) ");
-    }
-    msg
-}
-// ANCHOR_END: make_leave_msg
-
-/// Append to `out` a relayed chat line: `\r[ADDR]: text\n` in purple and bold.
-///
-/// Twin of the report's `Texts.SEND_MSG % (ip, port, data)`. `line` is what the
-/// client sent; it is sanitised here (see [`crate::sanitize`]), once, however many
-/// recipients it has; its trailing white space is stripped only where it ends,
-/// and the blank end of a long line is no message at all.
-pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: Line<'_>, colour: bool) {
-    if line.is_blank_tail() {
-        return;
-    }
-    if colour {
-        out.extend_from_slice(TextColors::PURPLE.as_bytes());
-        out.extend_from_slice(TextColors::BOLD.as_bytes());
-    }
-    out.extend_from_slice(b"\r[");
-    out.extend_from_slice(addr.as_bytes());
-    out.extend_from_slice(b"]: ");
-    sanitize_line(out, line.bytes, line.ends);
-    out.push(b'\n');
-    if colour {
-        out.extend_from_slice(TextColors::ENDC.as_bytes());
-    }
-}
-
-/// The line printed when the server starts: `Chat Server started on port P` in green.
-///
-/// Twin of the report's `print(Texts.START_SRV % port)` (with `print`'s newline).
-/// P is the port actually bound, so `srv 127.0.0.1 0` tells which port the kernel chose.
-pub fn make_start_msg(port: u16, colour: bool) -> Vec<u8> {
-    let mut msg = painted(
-        colour,
-        &[TextColors::GREEN],
-        format_args!("Chat Server started on port {port}"),
-    );
-    msg.push(b'\n');
-    msg
-}
-
-/// The notice sent to a connection the server cannot take (not in the report).
-fn make_full_msg(colour: bool) -> Vec<u8> {
-    painted(
-        colour,
-        &[TextColors::RED, TextColors::BOLD],
-        format_args!("{}", Texts::SERVER_FULL),
-    )
+    context(errno, format_args!("cannot listen on {addr}{hint}"))
 }
 
 fn raw(fd: &impl AsFd) -> RawFd {

@@ -85,8 +85,13 @@ impl Constants {
     /// `srv.py`: the `listen` backlog. Ours is [`Constants::ACCEPT_BACKLOG`].
     pub const LISTEN_BACKLOG: i32 = 10;
     /// `srv.py`: how many entries of `connList` are the server's own socket.
+    ///
+    /// Kept for the side-by-side reading, and used by no one: our `conn_list`
+    /// holds only members (the listener is a field of its own), and `reap` removes
+    /// a leaver before it counts the others, so the report's `len(connList) -
+    /// NUM_SERVER` is our `conn_list.len()` and its `- NUM_LEAVING_CLIENT` is done.
     pub const NUM_SERVER: usize = 1;
-    /// `srv.py`: the client being counted out in a leave notice.
+    /// `srv.py`: the client being counted out in a leave notice (see `NUM_SERVER`).
     pub const NUM_LEAVING_CLIENT: usize = 1;
     /// Ours: the `listen` backlog (Redis and nginx use 511). With the report's 10,
     /// a class joining at once overflows the queue; Linux then drops the SYNs, and

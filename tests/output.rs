@@ -429,21 +429,11 @@ fn an_unread_stderr_neither_stalls_the_room_nor_stops_ctrl_c() {
 /// with a line on that stderr, and the server stays up and serves.
 #[test]
 fn a_broken_stderr_and_few_fds_do_not_stop_the_server() {
-    use std::os::unix::process::CommandExt;
     let (r, w) = std::io::pipe().expect("pipe");
     drop(r);
     let (mut child, mut stdout, addr) = start_raw(&["127.0.0.1", "0"], |cmd| {
         cmd.stderr(w);
-        unsafe {
-            cmd.pre_exec(|| {
-                let lim = libc::rlimit {
-                    rlim_cur: 16,
-                    rlim_max: 16,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                Ok(())
-            });
-        }
+        limit_fds(cmd, 16);
     });
     let console = thread::spawn(move || {
         let mut sink = Vec::new();
@@ -499,19 +489,9 @@ fn read_start_line(stdout: &mut impl Read) -> u16 {
 /// its stderr (a line, then a sum a second).
 #[test]
 fn six_fds_are_neither_a_spin_nor_a_log_flood() {
-    use std::os::unix::process::CommandExt;
     let (mut child, _stdout, addr) = start_raw(&["127.0.0.1", "0"], |cmd| {
         cmd.stderr(Stdio::piped());
-        unsafe {
-            cmd.pre_exec(|| {
-                let lim = libc::rlimit {
-                    rlim_cur: 6,
-                    rlim_max: 6,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                Ok(())
-            });
-        }
+        limit_fds(cmd, 6);
     });
     let mut stderr = child.stderr.take().expect("stderr");
     let waiting: Vec<TcpStream> = (0..5)

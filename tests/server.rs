@@ -366,17 +366,7 @@ fn connections_past_fd_setsize_are_turned_away() {
 /// leaving the listener readable for ever (100% CPU), and the server goes on.
 #[test]
 fn out_of_fds_is_neither_a_crash_nor_a_spin() {
-    use std::os::unix::process::CommandExt;
-    let mut srv = Srv::start_with(&["127.0.0.1", "0"], |cmd| unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 24,
-                rlim_max: 24,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            Ok(())
-        });
-    });
+    let mut srv = Srv::start_with(&["127.0.0.1", "0"], |cmd| limit_fds(cmd, 24));
     let mut inside = Vec::new();
     let mut turned_away = 0;
     for _ in 0..40 {
@@ -503,4 +493,24 @@ fn no_color_sends_plain_text() {
     b.send(b"plain\n");
     a.expect(&format!("\r[{}]: plain\n", b.addr));
     assert!(srv.console().starts_with("Chat Server started on port"));
+}
+
+/// Difference 6 (FD_SETSIZE), in the library itself: our `select` refuses an fd
+/// past `FD_SETSIZE` with an error (nix's `FdSet::insert` would panic, and C's
+/// `FD_SET` would write past the end of the set).
+#[test]
+fn select_refuses_an_fd_past_fd_setsize() {
+    use select_chat::select::{SelectError, select};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    // dup2 onto fd 1500 needs RLIMIT_NOFILE above it.
+    raise_nofile(4096);
+    let (r, _w) = std::io::pipe().expect("pipe");
+    let raw = unsafe { libc::dup2(r.as_raw_fd(), 1500) };
+    if raw != 1500 {
+        eprintln!("skipped: cannot open fd 1500 (hard RLIMIT_NOFILE too low)");
+        return;
+    }
+    let high = unsafe { OwnedFd::from_raw_fd(raw) };
+    let got = select([r.as_fd(), high.as_fd()], [], Some(Duration::ZERO));
+    assert_eq!(got.unwrap_err(), SelectError::FdTooLarge(1500));
 }

@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+mod limits;
+#[allow(unused_imports)]
+pub use limits::{limit_fds, raise_nofile};
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
@@ -62,21 +66,6 @@ pub fn send_msg(addr: &str, text: &str) -> String {
 /// What the server says to a connection it cannot take.
 pub fn full_msg() -> String {
     format!("{RED_BOLD}\r< The server is full, try again later \n{ENDC}")
-}
-
-/// Raise this process's soft RLIMIT_NOFILE to `want` (or the hard limit);
-/// returns the new soft limit. Children inherit it.
-pub fn raise_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if lim.rlim_cur < want {
-        lim.rlim_cur = want.min(lim.rlim_max);
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
-    lim.rlim_cur
 }
 
 /// The real `srv` binary, started on a free loopback port, killed on drop.

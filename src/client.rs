@@ -4,10 +4,21 @@
 //! [`run`] (its `main` loop), [`Client::run_client`], [`Client::recv_msg`],
 //! [`Client::send_msg`] and [`Client::display_you`].
 //!
+//! Two ways to read what the user types:
+//! - **plain**, as the report does, when stdin or stdout is not a terminal (a
+//!   pipe, a file, `/dev/null`) or with `--no-editor`: `read(2)` on fd 0, all of
+//!   it sent, and a leave at the end of stdin;
+//! - **the editor**, on a terminal: the terminal in raw mode ([`crate::term`]),
+//!   the line kept by the program ([`crate::editor`]), messages shown whole and
+//!   wrapped by the client ([`crate::screen`]), and the prompt and the line
+//!   redrawn under each of them. The report's `\r` and reprint cannot do that: in
+//!   its terminal's canonical mode, the line being typed belongs to the kernel.
+//!
 //! One turn of the loop ([`Client::run_client`]):
 //! 1. `select` on the signal pipe, the connection and stdin (for reading), and on
 //!    the connection if typed lines are waiting to be sent (for writing);
-//! 2. Ctrl+C: send the leave line, close, print `KeyboardInterrupt`;
+//! 2. a signal: Ctrl+C or `kill` (leave, as the report does), a resize, a
+//!    suspension's end;
 //! 3. the connection: show what the server sent, then the `[You]: ` prompt;
 //! 4. stdin: queue what was typed for the server, then the prompt;
 //! 5. send what is queued, as far as the kernel takes it.
@@ -20,14 +31,18 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
 use crate::Flow;
+use crate::editor::{Action, Editor};
 use crate::outbox::{Flushed, Outbox};
 use crate::sanitize::TerminalFilter;
+use crate::screen::{Message, Messages, wrap};
 use crate::select::{SelectError, select};
 use crate::show::{context, format_addr};
 use crate::signals::SelfPipe;
 use crate::stdio::Output;
+use crate::term::{self, Raw};
 use crate::texts::{Constants, TextColors, Texts, painted};
 use crate::{fd, net};
 
@@ -39,6 +54,10 @@ const STDIN_PAUSE: usize = 64 * 1024;
 /// stopped with Ctrl+S, a pipe nobody reads): nothing is dropped, the server's
 /// bytes wait in the kernel, and the server judges us as a reader.
 pub const SCREEN_PAUSE: usize = 64 * 1024;
+
+/// The signals the client acts on besides SIGINT, SIGTERM and SIGHUP: a resize,
+/// the end of a suspension (`fg`), and a suspension asked from outside.
+pub const SIGNALS: [Signal; 3] = [Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGTSTP];
 
 /// Connect to `host:port` within `Constants::TIMEOUT_TIME` seconds per address.
 ///
@@ -116,19 +135,33 @@ enum Input {
     Left(Instant),
 }
 
+/// The editor's side of the client, on a terminal.
+struct Editing {
+    /// The terminal in raw mode; dropping it puts the terminal back as it was.
+    raw: Raw,
+    /// The line being typed.
+    editor: Editor,
+    /// What the server sent, cut back into whole messages.
+    messages: Messages,
+    /// The terminal's width, asked again on each SIGWINCH.
+    cols: usize,
+    /// The prompt and the line are on the screen (on the last row).
+    prompt_shown: bool,
+}
+
 /// The client's state: the report's `connSock` and what a robust client adds.
 pub struct Client<'a> {
     /// The connection (the report's `connSock`).
     sock: OwnedFd,
     /// stdin, read with `read(2)` when `select` says so.
     stdin: BorrowedFd<'a>,
-    /// Readable when SIGINT or SIGTERM arrived.
+    /// Readable when a signal arrived (see [`crate::signals`]).
     pipe: &'a SelfPipe,
     /// Typed bytes the kernel has not taken yet.
     outbox: Outbox,
     /// Stops control sequences a server did not format (see [`crate::sanitize`]).
     filter: TerminalFilter,
-    /// The last byte read from stdin, to end an unfinished line at EOF.
+    /// The last byte read from stdin (plain mode), to end an unfinished line at EOF.
     last_typed: u8,
     input: Input,
     /// Colour the client's own texts and let the server's colours through. Off
@@ -136,10 +169,14 @@ pub struct Client<'a> {
     colour: bool,
     /// stdout, never blocking (see [`crate::stdio`]).
     out: Output,
+    /// `Some` on a terminal (unless `--no-editor`): the line editor.
+    editing: Option<Editing>,
 }
 
 /// Chat on `sock` until the server closes, stdin ends, or Ctrl+C: the loop of the
-/// report's `main()` (`while True: run_client(connSock)`).
+/// report's `main()` (`while True: run_client(connSock)`). `editor`: stdin and
+/// stdout are a terminal and `--no-editor` was not given; if the terminal will not
+/// go into raw mode, the client reads stdin plainly.
 ///
 /// # Errors
 /// Only `select` failing with anything but `EINTR`. A server that goes away is
@@ -150,7 +187,18 @@ pub fn run(
     pipe: &SelfPipe,
     colour: bool,
     out: Output,
+    editor: bool,
 ) -> io::Result<()> {
+    let editing = editor
+        .then(Raw::enter)
+        .and_then(Result::ok)
+        .map(|raw| Editing {
+            raw,
+            editor: Editor::new(),
+            messages: Messages::new(),
+            cols: term::columns(io::stdout()),
+            prompt_shown: false,
+        });
     let mut client = Client {
         sock,
         stdin,
@@ -161,6 +209,7 @@ pub fn run(
         input: Input::Open,
         colour,
         out,
+        editing,
     };
     let exit = loop {
         match client.run_client() {
@@ -170,9 +219,10 @@ pub fn run(
         }
     };
     // What the screen still holds, bounded: a stdout that does not drain must not
-    // keep the client from exiting.
+    // keep the client from exiting. Then the terminal as it was, the socket closed.
     client.out.finish(Duration::from_millis(500));
     crate::stdio::log_finish(Duration::from_millis(250));
+    drop(client.editing.take());
     // The report's `connSock.close()`; a dropped OwnedFd would close it silently.
     let _ = fd::close(client.sock);
     exit
@@ -189,9 +239,9 @@ impl Client<'_> {
     /// `select` failing with anything but `EINTR`.
     pub fn run_client(&mut self) -> io::Result<Flow> {
         // ANCHOR: run_client
-        // 1. Read list: the signal pipe, the connection, and stdin while it is
-        //    open and the server keeps up. Write list: the connection, if typed
-        //    text waits.
+        // 1. Read list: the signal pipe, the connection while the screen keeps up,
+        //    stdin while it is open and the server keeps up. Write list: the
+        //    connection, if typed text waits.
         let reading_stdin = self.input == Input::Open && self.outbox.len() < STDIN_PAUSE;
         let reading_sock = self.out.pending() < SCREEN_PAUSE;
         let read_list = [self.pipe.fd()]
@@ -212,9 +262,10 @@ impl Client<'_> {
             Err(SelectError::Interrupted) => return Ok(Flow::Continue),
             Err(e) => return Err(e.into()),
         };
-        // 2. Ctrl+C: leave politely, as the report does.
-        if ready.readable(self.pipe.fd().as_raw_fd()) && self.pipe.stop_requested() {
-            return Ok(self.interrupted());
+        // 2. A signal: Ctrl+C or kill (leave politely, as the report does), a
+        //    resize, the end of a suspension.
+        if ready.readable(self.pipe.fd().as_raw_fd()) && self.on_signals() == Flow::Stop {
+            return Ok(Flow::Stop);
         }
         // 3. The server spoke (or closed).
         if reading_sock && ready.readable(self.sock.as_raw_fd()) && self.recv_msg() == Flow::Stop {
@@ -249,7 +300,7 @@ impl Client<'_> {
     /// closed the connection (after our empty line, or because it stopped): print
     /// the report's "disconnected" line and stop. What is shown passes through a
     /// [`TerminalFilter`], which keeps the server's colours and escapes any other
-    /// control sequence.
+    /// control sequence; the editor then shows whole messages only.
     pub fn recv_msg(&mut self) -> Flow {
         let mut buf = [0u8; Constants::RECV_BUFSIZE];
         // ANCHOR: recv_msg
@@ -264,8 +315,17 @@ impl Client<'_> {
         let mut shown = Vec::with_capacity(n + 16);
         self.filter.filter(&buf[..n], self.colour, &mut shown);
         // ANCHOR_END: recv_msg
-        self.out.push(&shown);
-        self.display_you()
+        match &mut self.editing {
+            Some(editing) => {
+                let whole = editing.messages.take(&shown);
+                self.show(&whole);
+                Flow::Continue
+            }
+            None => {
+                self.out.push(&shown);
+                self.display_you()
+            }
+        }
     }
 
     /// Read what the user typed and queue it for the server, then the prompt.
@@ -274,8 +334,9 @@ impl Client<'_> {
     /// `sys.stdin.readline()`, which reads a large block into Python's buffer and
     /// returns one line: when a pasted block holds several lines, the others stay
     /// in that buffer, where `select` (which looks at the fd, not the buffer)
-    /// never sees them. Here `read(2)` takes whatever the fd has and all of it is
-    /// sent. At end of stdin (`echo hi | cli ...`) the client leaves.
+    /// never sees them. Here `read(2)` takes whatever the fd has: in plain mode all
+    /// of it is sent (and at end of stdin, `echo hi | cli ...`, the client leaves);
+    /// with the editor, the keys edit the line and Enter sends it.
     pub fn send_msg(&mut self) -> Flow {
         let mut buf = [0u8; Constants::RECV_BUFSIZE];
         // ANCHOR: send_msg
@@ -288,6 +349,7 @@ impl Client<'_> {
                 self.input = Input::Ended;
                 Flow::Continue
             }
+            Ok(n) if self.editing.is_some() => self.edit(&buf[..n]),
             Ok(n) => {
                 self.last_typed = buf[n - 1];
                 // The outbox limit cannot be passed: stdin is paused well before it.
@@ -304,7 +366,8 @@ impl Client<'_> {
         // ANCHOR_END: send_msg
     }
 
-    /// Show the `[You]: ` prompt, yellow and bold, and flush stdout.
+    /// Show the `[You]: ` prompt, yellow and bold (with the editor: and the line
+    /// being typed, the cursor in it).
     ///
     /// Twin of the report's `display_you()`.
     // ANCHOR: display_you
@@ -314,10 +377,138 @@ impl Client<'_> {
             &[TextColors::YELLOW, TextColors::BOLD],
             format_args!("{}", Texts::SHOW_YOU),
         );
-        self.out.push(&prompt);
+        match &mut self.editing {
+            // Never inside a message that is still arriving.
+            Some(e) if self.input == Input::Open && !e.messages.is_mid_message() => {
+                let mut row = Vec::new();
+                e.editor
+                    .render(&prompt, Texts::SHOW_YOU.len(), e.cols, &mut row);
+                self.out.push(&row);
+                e.prompt_shown = true;
+            }
+            Some(_) => {}
+            None => self.out.push(&prompt),
+        }
         Flow::Continue
     }
     // ANCHOR_END: display_you
+
+    /// The editor's keys: edit the line; send it at Enter; leave, interrupt,
+    /// suspend or clear as the keys ask; then redraw the prompt and the line.
+    fn edit(&mut self, keys: &[u8]) -> Flow {
+        let actions = match &mut self.editing {
+            Some(editing) => editing.editor.feed(keys),
+            None => return Flow::Continue,
+        };
+        for action in actions {
+            match action {
+                Action::Send(line) => {
+                    // What was said stays on the screen, whole, as the report's
+                    // terminal would leave it; then a fresh prompt.
+                    self.hide_line();
+                    let you = painted(
+                        self.colour,
+                        &[TextColors::YELLOW, TextColors::BOLD],
+                        format_args!("{}", Texts::SHOW_YOU),
+                    );
+                    let mut said = you;
+                    said.extend_from_slice(line.as_bytes());
+                    self.show(&[Message {
+                        text: said,
+                        continued: false,
+                    }]);
+                    self.outbox.push(line.as_bytes());
+                    self.outbox.push(b"\n");
+                }
+                // The report's "terminal word": an empty line leaves, then the
+                // server closes and the client says it was disconnected.
+                Action::Leave => {
+                    // The empty prompt stays, as in the report's terminal.
+                    if let Some(editing) = &mut self.editing {
+                        editing.prompt_shown = false;
+                    }
+                    self.out.push(b"\r\n");
+                    self.outbox.push(b"\n");
+                    self.input =
+                        Input::Left(Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME));
+                    return Flow::Continue;
+                }
+                Action::Interrupt => return self.interrupted(),
+                Action::Suspend => self.suspend(),
+                Action::Clear => self.out.push(b"\x1b[H\x1b[2J"),
+            }
+        }
+        self.display_you()
+    }
+
+    /// Show whole messages above the prompt: hide the prompt's row, write the
+    /// messages' rows, then draw the prompt and the line again below them.
+    // ANCHOR: show
+    fn show(&mut self, messages: &[Message]) {
+        let Some(editing) = &self.editing else { return };
+        if messages.is_empty() {
+            return;
+        }
+        let mut rows = Vec::new();
+        for message in messages {
+            wrap(message, editing.cols, &mut rows);
+        }
+        self.hide_line();
+        self.out.push(&rows);
+        self.display_you();
+    }
+    // ANCHOR_END: show
+
+    /// Erase the prompt's row, if it is on the screen (the editor draws it on one
+    /// row only).
+    fn hide_line(&mut self) {
+        if let Some(e) = &mut self.editing
+            && std::mem::take(&mut e.prompt_shown)
+        {
+            self.out.push(b"\r\x1b[K");
+        }
+    }
+
+    /// What the signal pipe says: stop (SIGINT, SIGTERM, SIGHUP), redraw for a new
+    /// width (SIGWINCH), raw mode again after `fg` (SIGCONT), suspend (SIGTSTP).
+    fn on_signals(&mut self) -> Flow {
+        let caught = self.pipe.caught();
+        if caught.stop {
+            return self.interrupted();
+        }
+        if caught.suspend {
+            self.suspend();
+        }
+        if let Some(editing) = &mut self.editing
+            && (caught.resize || caught.resume)
+        {
+            if caught.resume {
+                let _ = editing.raw.resume();
+            }
+            editing.cols = term::columns(io::stdout());
+            self.display_you();
+        }
+        Flow::Continue
+    }
+
+    /// Ctrl+Z: put the terminal back as it was, stop (as the shell's job control
+    /// expects), and, once continued (`fg`), take raw mode again and redraw (the
+    /// SIGCONT handler tells the loop).
+    fn suspend(&mut self) {
+        let Some(editing) = &mut self.editing else {
+            return;
+        };
+        editing.prompt_shown = false;
+        self.out.push(b"\r\n");
+        self.out.finish(Duration::from_millis(100));
+        let _ = editing.raw.leave();
+        let me = nix::unistd::Pid::this();
+        let _ = crate::traced!(
+            nix::sys::signal::kill(me, Signal::SIGSTOP),
+            crate::trace::show_zero,
+            "kill({me}, SIGSTOP)"
+        );
+    }
 
     /// Send what waits; once stdin has ended and all is sent, queue the leave line.
     // ANCHOR: client_flush
@@ -331,9 +522,8 @@ impl Client<'_> {
             if self.input != Input::Ended {
                 return Flow::Continue;
             }
-            // Everything typed is out: now the leave line, in a send of its own, so
-            // a server that takes one recv for one message (the report's) sees it
-            // alone. Then wait, bounded, for the server to close.
+            // Everything typed is out: now the leave line, in a send of its own.
+            // Then wait, bounded, for the server to close.
             self.outbox.push(b"\n");
             self.input = Input::Left(Instant::now() + Duration::from_secs(Constants::TIMEOUT_TIME));
         }
@@ -347,6 +537,7 @@ impl Client<'_> {
             &[TextColors::RED, TextColors::BOLD],
             format_args!("{}", Texts::DISCON_MSG),
         );
+        self.hide_line();
         // The report's `print`: the text and a newline.
         self.out.push(&msg);
         self.out.push(b"\n");
@@ -356,6 +547,7 @@ impl Client<'_> {
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
     fn interrupted(&mut self) -> Flow {
         self.leave_now();
+        self.hide_line();
         self.out.push(Texts::KEY_INTER.as_bytes());
         self.out.push(b"\n");
         Flow::Stop
@@ -383,6 +575,11 @@ impl Client<'_> {
 /// Whether the client should use colour: stdout is a terminal and `NO_COLOR` is unset.
 pub fn wants_colour(stdout: impl AsFd) -> bool {
     fd::isatty(stdout) && !crate::texts::no_color_env()
+}
+
+/// Whether to use the line editor: stdin and stdout are both terminals.
+pub fn wants_editor(stdin: impl AsFd, stdout: impl AsFd) -> bool {
+    fd::isatty(stdin) && fd::isatty(stdout)
 }
 
 /// The report's connection error line (red, bold), printed when [`connect`] fails.

@@ -18,6 +18,8 @@
 //!   `recv_and_send_msg`, `make_*_msg`.
 //! - [`client`]: `cli.py`'s functions: `connect`, `run_client`, `recv_msg`,
 //!   `send_msg`, `display_you`.
+//! - [`term`], [`editor`], [`screen`]: the client's line editor on a terminal:
+//!   raw mode, the line being typed, whole messages wrapped by the client.
 //! - [`stdio`]: the process's own stdout and stderr, never blocking the loop.
 //! - [`trace`]: `--trace`, one line on stderr per system call.
 //! - [`args`]: the command lines of `srv` and `cli` (`src/bin/`).
@@ -26,16 +28,19 @@
 
 pub mod args;
 pub mod client;
+pub mod editor;
 pub mod fd;
 pub mod framing;
 pub mod net;
 pub mod outbox;
 pub mod sanitize;
+pub mod screen;
 pub mod select;
 pub mod server;
 pub mod show;
 pub mod signals;
 pub mod stdio;
+pub mod term;
 pub mod texts;
 pub mod trace;
 

@@ -8,12 +8,15 @@
 //!
 //! - [`sanitize_line`] (server side): a relayed line keeps no control byte at all.
 //!   C0 controls and DEL are shown in caret notation (`ESC` becomes `^[`, as
-//!   `cat -v` shows it), C1 controls and invisible bidi/line-break characters
-//!   become `<U+XXXX>`, and bytes that are not UTF-8 become U+FFFD.
-//! - [`TerminalFilter`] (client side): what the server sends may colour text (SGR
-//!   sequences, `ESC [ ... m`) and use `\r`/`\n`, as the report's texts do; every
-//!   other control is shown escaped the same way. This protects our client from a
-//!   server that does not sanitise, such as the report's `srv.py`.
+//!   `cat -v` shows it); C1 controls, line separators, and invisible characters
+//!   (Unicode's format characters, category Cf: zero-width spaces and joiners,
+//!   bidi overrides, the BOM, the soft hyphen, tag characters; and the Hangul
+//!   fillers) become `<U+XXXX>`; bytes that are not UTF-8 become U+FFFD.
+//! - [`TerminalFilter`] (client side): what the server sends may colour text and
+//!   make it bold (SGR sequences, `ESC [ ... m`, with colour and bold parameters
+//!   only: no conceal, blink or reverse) and use `\r`/`\n`, as the report's texts
+//!   do; every other control is shown escaped the same way. This protects our
+//!   client from a server that does not sanitise, such as the report's `srv.py`.
 
 /// How a character that must not reach a terminal is shown, or `None` if it is safe.
 ///
@@ -27,15 +30,15 @@ fn escape_for(c: char) -> Option<Escape> {
         '\x7f' => Some(Escape::Caret(b'?')),
         // C1 controls: U+009B is a one-character CSI on some terminals.
         '\u{80}'..='\u{9f}'
-        // Bidi marks, embeddings, overrides and isolates (Trojan Source, CVE-2021-42574).
-        | '\u{061c}'
-        | '\u{200e}'
-        | '\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}'
         // Line and paragraph separators: line breaks that the server did not make.
         | '\u{2028}'
-        | '\u{2029}' => Some(Escape::Code(c as u32)),
+        | '\u{2029}'
+        // Hangul fillers: letters that draw nothing.
+        | '\u{115f}'
+        | '\u{1160}'
+        | '\u{3164}'
+        | '\u{ffa0}' => Some(Escape::Code(c as u32)),
+        c if is_format(c) => Some(Escape::Code(c as u32)),
         _ => None,
     }
 }
@@ -44,6 +47,37 @@ fn escape_for(c: char) -> Option<Escape> {
 enum Escape {
     Caret(u8),
     Code(u32),
+}
+
+/// Unicode's format characters (general category Cf): invisible, and some of them
+/// change how the text around them is shown. The soft hyphen, the Arabic number
+/// signs, the zero-width space and joiners, the bidi marks, embeddings, overrides
+/// and isolates (Trojan Source, CVE-2021-42574), the word joiner and invisible
+/// operators, the byte order mark, the interlinear annotation marks, and the tag
+/// characters (which can hide a whole text after an emoji).
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061c}'
+        | '\u{06dd}'
+        | '\u{070f}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08e2}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{110bd}'
+        | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0001}'
+        | '\u{e0020}'..='\u{e007f}')
 }
 
 /// Append `s` to `out`, with every unsafe character shown escaped.
@@ -182,7 +216,28 @@ enum Sgr {
     Not,
 }
 
-/// Recognise `ESC [ [0-9;]* m` at the start of `seq` (which starts with ESC).
+/// Whether the parameters of an SGR sequence only set colours and bold: reset
+/// (0 or none), bold (1, and 22 to undo it), foreground and background colours
+/// (30-37, 39, 40-47, 49, 90-97, 100-107). Not conceal (8), which could hide the
+/// client's own prompt, nor blink, reverse, underline, or 256-colour codes.
+fn colour_only(params: &[u8]) -> bool {
+    params.split(|&b| b == b';').all(|p| {
+        let n = std::str::from_utf8(p).ok().and_then(|p| {
+            if p.is_empty() {
+                Some(0)
+            } else {
+                p.parse::<u32>().ok()
+            }
+        });
+        matches!(
+            n,
+            Some(0 | 1 | 22 | 30..=37 | 39 | 40..=47 | 49 | 90..=97 | 100..=107)
+        )
+    })
+}
+
+/// Recognise `ESC [ [0-9;]* m` at the start of `seq` (which starts with ESC), with
+/// parameters that only set colours and bold.
 fn sgr_len(seq: &[u8]) -> Sgr {
     match seq.get(1) {
         None => return Sgr::Unfinished,
@@ -194,7 +249,7 @@ fn sgr_len(seq: &[u8]) -> Sgr {
     for (i, &b) in seq.iter().enumerate().take(MAX_HELD).skip(2) {
         match b {
             b'0'..=b'9' | b';' => {}
-            b'm' => return Sgr::Complete(i + 1),
+            b'm' if colour_only(&seq[2..i]) => return Sgr::Complete(i + 1),
             _ => return Sgr::Not,
         }
     }
@@ -242,6 +297,42 @@ mod tests {
         assert_eq!(clean("x\u{9b}2J".as_bytes()), "x<U+009B>2J");
         assert_eq!(clean("abc\u{202e}fed".as_bytes()), "abc<U+202E>fed");
         assert_eq!(clean("a\u{2028}b".as_bytes()), "a<U+2028>b");
+    }
+
+    #[test]
+    fn invisible_and_format_characters_are_shown_as_code_points() {
+        // Zero-width space, non-joiner, joiner, word joiner, BOM, soft hyphen, the
+        // Hangul fillers, Arabic letter mark, invisible times, a tag character.
+        for c in [
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{115f}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{ffa0}',
+            '\u{061c}',
+            '\u{2062}',
+            '\u{e0041}',
+        ] {
+            let got = clean(format!("a{c}b").as_bytes());
+            assert_eq!(got, format!("a<U+{:04X}>b", c as u32), "{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn only_colour_and_bold_pass_the_client() {
+        let got = client(
+            &[b"\x1b[31;1mred\x1b[8mconceal\x1b[5;7mblink\x1b[38;5;9mx\x1b[0m"],
+            true,
+        );
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "\x1b[31;1mred^[[8mconceal^[[5;7mblink^[[38;5;9mx\x1b[0m"
+        );
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl Server<'_> {
             Err(e) => return Err(e.into()),
         };
         // 2. Ctrl+C or kill: stop between two steps, never inside one.
-        if ready.readable(raw(&self.pipe.fd())) && self.pipe.stop_requested() {
+        if ready.readable(raw(&self.pipe.fd())) && self.pipe.caught().stop {
             return Ok(Flow::Stop);
         }
         // Members accepted in this turn were not in the sets; serve only the others.

@@ -37,19 +37,19 @@ use crate::{fd, traced};
 /// The write end of the pipe, for the handler; -1 when none is installed.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// The signal handler: write one byte to the pipe.
+/// The signal handler: write the signal's number, as one byte, to the pipe.
 ///
 /// Only async-signal-safe work here (see signal-safety(7)): an atomic load and
 /// `write(2)`. No allocation, no lock, no formatting, no tracing. errno is saved
 /// and restored, so the interrupted code does not see ours.
 // ANCHOR: on_signal
-extern "C" fn on_signal(_signal: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int) {
     let saved = Errno::last_raw();
     let fd = WAKE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         // If the pipe is full a wake-up is already pending; EAGAIN is fine.
         // SAFETY: write(2) is async-signal-safe, and the buffer is one valid byte.
-        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+        unsafe { libc::write(fd, [signal as u8].as_ptr().cast(), 1) };
     }
     Errno::set_raw(saved);
 }
@@ -71,13 +71,27 @@ pub struct SelfPipe {
     write: OwnedFd,
 }
 
+/// What the handler caught since the loop last looked ([`SelfPipe::caught`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caught {
+    /// SIGINT (Ctrl+C), SIGTERM (`kill`) or SIGHUP (the terminal closed): stop.
+    pub stop: bool,
+    /// SIGWINCH: the terminal was resized (the client redraws).
+    pub resize: bool,
+    /// SIGCONT: the process was continued after a stop (`fg` after Ctrl+Z).
+    pub resume: bool,
+    /// SIGTSTP from outside (`kill -TSTP`): suspend as Ctrl+Z would.
+    pub suspend: bool,
+}
+
 impl SelfPipe {
-    /// Create the pipe, catch SIGINT and SIGTERM, ignore SIGPIPE, and shrug off
-    /// SIGUSR1 and SIGUSR2.
+    /// Create the pipe, catch SIGINT, SIGTERM and SIGHUP (and `also`: the client
+    /// adds SIGWINCH, SIGCONT and SIGTSTP for its editor), ignore SIGPIPE, and
+    /// shrug off SIGUSR1 and SIGUSR2.
     ///
     /// Steps: 1. `pipe2(O_NONBLOCK | O_CLOEXEC)`; 2. publish the write end to the
-    /// handler; 3. `sigaction` for SIGINT and SIGTERM; 4. `sigaction` SIGPIPE to
-    /// `SIG_IGN`; 5. a do-nothing handler for SIGUSR1 and SIGUSR2.
+    /// handler; 3. `sigaction` for the signals the loop acts on; 4. `sigaction`
+    /// SIGPIPE to `SIG_IGN`; 5. a do-nothing handler for SIGUSR1 and SIGUSR2.
     ///
     /// # Errors
     /// `EMFILE` from `pipe2`, `EINVAL` from `sigaction`.
@@ -86,7 +100,7 @@ impl SelfPipe {
     /// [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html),
     /// [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html),
     /// [signal-safety(7)](https://man7.org/linux/man-pages/man7/signal-safety.7.html)
-    pub fn install() -> io::Result<SelfPipe> {
+    pub fn install(also: &[Signal]) -> io::Result<SelfPipe> {
         // ANCHOR: self_pipe
         // 1. Both ends non-blocking: the handler must never block on a full pipe,
         //    and draining it must stop when it is empty.
@@ -98,8 +112,9 @@ impl SelfPipe {
         .map_err(|e| context(e, "cannot create the signal pipe"))?;
         // 2. Tell the handler where to write.
         WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        // 3. Catch SIGINT (Ctrl+C) and SIGTERM (kill). SA_RESTART is left out on
-        //    purpose: a blocked call should return EINTR and let the loop look.
+        // 3. Catch SIGINT (Ctrl+C), SIGTERM (kill), SIGHUP (hang-up) and `also`.
+        //    SA_RESTART is left out on purpose: a blocked call should return
+        //    EINTR and let the loop look.
         let catch = SigAction::new(
             SigHandler::Handler(on_signal),
             SaFlags::empty(),
@@ -115,13 +130,17 @@ impl SelfPipe {
             SaFlags::empty(),
             SigSet::empty(),
         );
-        for (signal, action, how) in [
-            (Signal::SIGINT, &catch, "on_signal"),
-            (Signal::SIGTERM, &catch, "on_signal"),
-            (Signal::SIGPIPE, &ignore, "SIG_IGN"),
-            (Signal::SIGUSR1, &shrug, "on_stray"),
-            (Signal::SIGUSR2, &shrug, "on_stray"),
-        ] {
+        let caught = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+        let handlers = caught
+            .iter()
+            .chain(also)
+            .map(|&signal| (signal, &catch, "on_signal"))
+            .chain([
+                (Signal::SIGPIPE, &ignore, "SIG_IGN"),
+                (Signal::SIGUSR1, &shrug, "on_stray"),
+                (Signal::SIGUSR2, &shrug, "on_stray"),
+            ]);
+        for (signal, action, how) in handlers {
             // SAFETY: the handlers only do async-signal-safe work (see `on_signal`).
             traced!(
                 unsafe { sigaction(signal, action) }.map(drop),
@@ -139,17 +158,24 @@ impl SelfPipe {
         self.read.as_fd()
     }
 
-    /// Whether SIGINT or SIGTERM arrived: empty the pipe and say if it held a byte.
+    /// What arrived since the last look: empty the pipe, one byte per signal.
     ///
     /// Call it when `select` says the pipe is readable.
-    pub fn stop_requested(&self) -> bool {
+    pub fn caught(&self) -> Caught {
         let mut buf = [0u8; 64];
-        let mut woken = false;
+        let mut caught = Caught::default();
         // Read until EAGAIN: several signals may have left several bytes.
-        while let Ok(1..) = fd::read(&self.read, &mut buf) {
-            woken = true;
+        while let Ok(n @ 1..) = fd::read(&self.read, &mut buf) {
+            for &byte in &buf[..n] {
+                match Signal::try_from(i32::from(byte)) {
+                    Ok(Signal::SIGWINCH) => caught.resize = true,
+                    Ok(Signal::SIGCONT) => caught.resume = true,
+                    Ok(Signal::SIGTSTP) => caught.suspend = true,
+                    _ => caught.stop = true,
+                }
+            }
         }
-        woken
+        caught
     }
 }
 

@@ -1,24 +1,22 @@
-//! The `cli` binary: through a pseudo-terminal (prompt, colours, Ctrl+C) and
-//! through pipes (stdin EOF, a closed stdout), against the real `srv` or a
-//! scripted server on a loopback socket.
+//! The `cli` binary: on a pseudo-terminal, where a terminal emulator (the `vt100`
+//! crate) shows what a person would see (the line editor, colours, Ctrl+C, Ctrl+Z,
+//! the terminal put back as it was); and through pipes (stdin EOF, a closed
+//! stdout), against the real `srv` or a scripted server on a loopback socket.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::pty::{Pty, same_settings};
 use common::*;
-
-const PROMPT: &str = "\x1b[33m\x1b[1m[You]: \x1b[0m";
 
 fn cli() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cli"));
-    cmd.env_remove("NO_COLOR");
+    cmd.env_remove("NO_COLOR").env_remove("SELECT_CHAT_TRACE");
     cmd
 }
 
@@ -30,99 +28,29 @@ fn accept(listener: &TcpListener) -> TcpStream {
     s
 }
 
-/// `cli` on a pseudo-terminal, as a person would run it.
-struct PtyCli {
-    child: Child,
-    master: std::fs::File,
-    screen: Arc<Mutex<Vec<u8>>>,
+/// `cli ARGS...` on an 80x24 terminal, as a person would run it.
+fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> (Pty, Child) {
+    let mut term = Pty::new(24, 80);
+    let child = term.spawn(cli().args(args).envs(env.iter().copied()));
+    (term, child)
 }
 
-impl PtyCli {
-    fn start(port: u16, env: &[(&str, &str)]) -> PtyCli {
-        PtyCli::start_args(&["127.0.0.1", &port.to_string()], env)
-    }
-
-    fn start_args(args: &[&str], env: &[(&str, &str)]) -> PtyCli {
-        use std::os::unix::process::CommandExt;
-        let (mut master, mut slave) = (-1, -1);
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty");
-        // openpty does not set close-on-exec: without it, every process another
-        // test starts meanwhile would inherit (and keep open) this terminal.
-        for fd in [master, slave] {
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-        let master = unsafe { std::fs::File::from_raw_fd(master) };
-        let slave = unsafe { OwnedFd::from_raw_fd(slave) };
-        let mut cmd = cli();
-        cmd.args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave));
-        unsafe {
-            // A session of its own with the pty as controlling terminal, so that
-            // Ctrl+C typed on it becomes SIGINT for the cli.
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn cli");
-        drop(cmd);
-        let screen = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = master.try_clone().expect("dup master");
-        let sink = Arc::clone(&screen);
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // Ends with EIO once the cli exits and the slave side is closed.
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        PtyCli {
-            child,
-            master,
-            screen,
-        }
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
-    }
-
-    #[track_caller]
-    fn expect_screen(&self, text: &str) {
-        wait_until(
-            || format!("screen never showed {text:?}; it has {:?}", self.screen()),
-            || self.screen().contains(text),
-        );
-    }
-
-    fn type_keys(&mut self, keys: &[u8]) {
-        self.master.write_all(keys).expect("type");
-    }
-
-    #[track_caller]
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_exit(&mut self.child, "cli")
-    }
+/// `cli 127.0.0.1 PORT` on a terminal, and the connection a scripted server
+/// accepted from it.
+fn on_terminal_with_fake_server(env: &[(&str, &str)]) -> (Pty, Child, TcpStream) {
+    let (listener, port) = fake_server();
+    let (term, child) = on_terminal(&["127.0.0.1", &port.to_string()], env);
+    let conn = accept(&listener);
+    (term, child, conn)
 }
 
-impl Drop for PtyCli {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// As [`on_terminal_with_fake_server`], once the server's greeting and the prompt
+/// after it are on the screen (the report's client shows no prompt before).
+fn greeted_on_terminal() -> (Pty, Child, TcpStream) {
+    let (term, child, mut conn) = on_terminal_with_fake_server(&[]);
+    conn.write_all(conn_msg(1).as_bytes()).expect("greet");
+    term.expect_text("[You]:");
+    (term, child, conn)
 }
 
 /// Read from `s` until `want` bytes came or the peer closed; returns what came.
@@ -138,34 +66,296 @@ fn read_upto(s: &mut TcpStream, want: usize) -> Vec<u8> {
     got
 }
 
-/// On a terminal: the server's coloured notice, then the yellow `[You]: ` prompt;
-/// a typed line goes to the server; Ctrl+C sends the leave line, closes, and
-/// prints `KeyboardInterrupt` (the report's `except KeyboardInterrupt`).
+/// The last row of the screen that is not blank.
+fn last_row(term: &Pty) -> String {
+    term.rows()
+        .into_iter()
+        .rev()
+        .find(|r| !r.is_empty())
+        .unwrap_or_default()
+}
+
+/// On a terminal: the server's notice, then the `[You]: ` prompt; a typed line
+/// goes to the server; Ctrl+C sends the leave line, closes, and prints
+/// `KeyboardInterrupt` (the report's `except KeyboardInterrupt`); the terminal is
+/// as it was before.
 #[test]
 fn terminal_prompt_typing_and_ctrl_c() {
-    let (listener, port) = fake_server();
-    let mut term = PtyCli::start(port, &[]);
-    let mut conn = accept(&listener);
+    let (mut term, mut child, mut conn) = on_terminal_with_fake_server(&[]);
+    let before = term.initial();
     conn.write_all(conn_msg(1).as_bytes()).expect("greet");
-    term.expect_screen(&format!("{}{PROMPT}", conn_msg(1).replace('\n', "\r\n")));
+    term.expect_text("Connected to the chat server (1 user online)\n[You]:");
+    // The colours of the report: the notice blue and bold, the prompt yellow.
+    term.expect_bytes("\x1b[34m\x1b[1m");
+    term.expect_bytes("\x1b[33m\x1b[1m[You]: \x1b[0m");
     term.type_keys(b"hello there\r");
     assert_eq!(read_upto(&mut conn, 12), b"hello there\n");
+    term.expect_text("[You]: hello there\n[You]:");
     term.type_keys(b"\x03");
     // The leave line, then end of stream.
     assert_eq!(read_upto(&mut conn, 100), b"\n");
-    term.expect_screen("\rKeyboardInterrupt\r\n");
-    assert!(term.wait_exit().success());
+    term.expect_text("KeyboardInterrupt");
+    assert!(wait_exit(&mut child, "cli").success());
+    assert!(
+        same_settings(&before, &term.settings()),
+        "the terminal was not put back"
+    );
 }
 
 /// On a terminal with NO_COLOR set, the prompt and the server's notices are plain.
 #[test]
 fn no_color_on_a_terminal_is_plain() {
-    let (listener, port) = fake_server();
-    let term = PtyCli::start(port, &[("NO_COLOR", "1")]);
-    let mut conn = accept(&listener);
+    let (term, _child, mut conn) = on_terminal_with_fake_server(&[("NO_COLOR", "1")]);
     conn.write_all(conn_msg(1).as_bytes()).expect("greet");
-    term.expect_screen("\rConnected to the chat server (1 user online)\r\n[You]: ");
-    assert!(!term.screen().contains('\x1b'), "{:?}", term.screen());
+    term.expect_text("Connected to the chat server (1 user online)\n[You]:");
+    let written = term.bytes();
+    assert!(
+        !written.contains("\x1b[1m") && !written.contains("\x1b[3"),
+        "{written:?}"
+    );
+}
+
+/// The first case of the issue: half a line typed when a message arrives. The
+/// message shows above, and the prompt and the half line below, the cursor after
+/// it; the rest typed after it, the line goes out whole.
+#[test]
+fn what_you_type_survives_a_message() {
+    let srv = Srv::start();
+    let mut peer = Peer::join(&srv, 1);
+    let (mut term, _child) = on_terminal(&["127.0.0.1", &srv.port.to_string()], &[]);
+    let me = peer.read_join_of_unknown(2);
+    term.expect_text("[You]:");
+    term.type_keys(b"this is a rather long sentence");
+    term.expect_text("[You]: this is a rather long sentence");
+    peer.send(b"hi\n");
+    term.expect_text(&format!(
+        "[{}]: hi\n[You]: this is a rather long sentence",
+        peer.addr
+    ));
+    assert_eq!(last_row(&term), "[You]: this is a rather long sentence");
+    let (row, col) = term.cursor();
+    assert_eq!(col, 37, "the cursor is not after the half line");
+    assert_eq!(term.rows()[usize::from(row)], last_row(&term));
+    term.type_keys(b" that I am still typing\r");
+    peer.expect(&send_msg(
+        &me,
+        "this is a rather long sentence that I am still typing",
+    ));
+}
+
+/// Backspace removes a whole character, however many bytes it has.
+#[test]
+fn backspace_removes_a_whole_character() {
+    let srv = Srv::start();
+    let mut peer = Peer::join(&srv, 1);
+    let (mut term, _child) = on_terminal(&["127.0.0.1", &srv.port.to_string()], &[]);
+    let me = peer.read_join_of_unknown(2);
+    term.expect_text("[You]:");
+    term.type_keys("añ日\u{1f600}".as_bytes());
+    term.expect_text("[You]: añ日\u{1f600}");
+    term.type_keys(b"\x7f\x7f");
+    wait_until(
+        || format!("{:?}", last_row(&term)),
+        || last_row(&term) == "[You]: añ",
+    );
+    // The cursor: after "añ", two columns.
+    assert_eq!(term.cursor().1, 9);
+    term.type_keys(b"\r");
+    peer.expect(&send_msg(&me, "añ"));
+}
+
+/// A 10,000-byte message, arriving in pieces: shown whole, no prompt inside it,
+/// every row after its first indented; the prompt once, below it.
+#[test]
+fn a_long_message_has_no_prompt_inside() {
+    let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
+    let body = "w".repeat(10_000);
+    let message = format!("\x1b[35m\x1b[1m\r[1.2.3.4:5]: {body}\n\x1b[0m");
+    for piece in message.as_bytes().chunks(3000) {
+        conn.write_all(piece).expect("send");
+        thread::sleep(Duration::from_millis(50));
+    }
+    term.expect_text("[You]:");
+    let text = term.bytes();
+    let rows = term.rows();
+    assert_eq!(
+        text.matches("[You]: ").count(),
+        1,
+        "a prompt inside the message"
+    );
+    let last = rows
+        .iter()
+        .rposition(|r| r.starts_with("[You]:"))
+        .expect("prompt");
+    assert!(
+        rows[..last]
+            .iter()
+            .all(|r| r.starts_with("  w") || r.is_empty())
+    );
+}
+
+/// Padding a message to the terminal's width cannot start a row with a forged
+/// `[addr]: `: the client wraps, and indents every row but a message's first.
+#[test]
+fn padding_cannot_forge_the_start_of_a_row() {
+    let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
+    let forged = format!(
+        "[6.6.6.6:6]: {}[1.2.3.4:5]: change of plan: room 101",
+        " ".repeat(67)
+    );
+    conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes())
+        .expect("send");
+    term.expect_text("change of plan");
+    for row in term.rows() {
+        assert!(!row.starts_with("[1.2.3.4:5]"), "a forged row: {row:?}");
+    }
+    assert!(
+        term.text().contains("\n  [1.2.3.4:5]: change of plan"),
+        "{}",
+        term.text()
+    );
+}
+
+/// The report's ` (error) ` mark stays on the leave notice it belongs to (the
+/// report's server sends it after the notice's newline).
+#[test]
+fn the_error_mark_stays_on_its_leave_notice() {
+    let srv = Srv::start();
+    let mut peer = Peer::join(&srv, 1);
+    let (term, _child) = on_terminal(&["127.0.0.1", &srv.port.to_string()], &[]);
+    let _ = peer.read_join_of_unknown(2);
+    term.expect_text("[You]:");
+    let addr = peer.addr.clone();
+    peer.reset();
+    term.expect_text(&format!(
+        "< The user {addr} left (1 user online) (error)\n[You]:"
+    ));
+}
+
+/// SIGTERM, and the server closing, each put the terminal back as it was.
+#[test]
+fn every_way_out_puts_the_terminal_back() {
+    for how in ["SIGTERM", "server closes", "Ctrl+D"] {
+        let (mut term, mut child, conn) = on_terminal_with_fake_server(&[]);
+        let before = term.initial();
+        let mut conn = conn;
+        conn.write_all(conn_msg(1).as_bytes()).expect("greet");
+        term.expect_text("[You]:");
+        assert!(
+            !same_settings(&before, &term.settings()),
+            "{how}: not in raw mode"
+        );
+        match how {
+            "SIGTERM" => unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            },
+            "server closes" => drop(conn),
+            _ => {
+                term.type_keys(b"\x04");
+                thread::sleep(Duration::from_millis(100));
+                drop(conn);
+            }
+        }
+        assert!(wait_exit(&mut child, "cli").success(), "{how}");
+        assert!(
+            same_settings(&before, &term.settings()),
+            "{how}: the terminal was not put back"
+        );
+    }
+}
+
+/// Ctrl+Z suspends with the terminal put back; `fg` (SIGCONT) resumes in raw mode
+/// with the prompt and the half-typed line drawn again.
+#[test]
+fn ctrl_z_and_fg_redraw_the_line() {
+    let (mut term, child, mut conn) = on_terminal_with_fake_server(&[]);
+    let before = term.initial();
+    conn.write_all(conn_msg(1).as_bytes()).expect("greet");
+    term.expect_text("[You]:");
+    term.type_keys(b"half");
+    term.expect_text("[You]: half");
+    term.type_keys(b"\x1a");
+    let pid = child.id() as i32;
+    let state = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("")
+            .to_string()
+    };
+    wait_until(|| format!("not stopped: {}", state()), || state() == "T");
+    assert!(
+        same_settings(&before, &term.settings()),
+        "suspended in raw mode"
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_until(
+        || "not in raw mode again".into(),
+        || !same_settings(&before, &term.settings()),
+    );
+    wait_until(
+        || format!("no redraw: {:?}", term.rows()),
+        || {
+            term.rows()
+                .iter()
+                .filter(|r| r.as_str() == "[You]: half")
+                .count()
+                == 2
+        },
+    );
+    let mut child = child;
+    let _ = child.kill();
+}
+
+/// A resize (SIGWINCH) redraws the line for the new width.
+#[test]
+fn a_resize_redraws_for_the_new_width() {
+    let (mut term, _child, _conn) = greeted_on_terminal();
+    term.type_keys("0123456789".repeat(6).as_bytes());
+    term.expect_text("[You]: 0123456789");
+    term.resize(24, 40);
+    // 40 columns: the prompt, 32 characters of the end of the line, the cursor.
+    wait_until(
+        || format!("not redrawn: {:?}", last_row(&term)),
+        || {
+            last_row(&term).ends_with(
+                "8901234567890123456789012345678901234567890123456789"[20..].as_ref() as &str,
+            ) && last_row(&term).len() <= 40
+        },
+    );
+}
+
+/// A server's SGR codes other than colour and bold (here conceal, which could hide
+/// the prompt) never reach the terminal: they are shown as text.
+#[test]
+fn only_colour_and_bold_pass_from_a_server() {
+    let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
+    conn.write_all(b"\x1b[31m\x1b[8mhidden\x1b[5mblink\x1b[0m\n")
+        .expect("send");
+    term.expect_text("^[[8mhidden^[[5mblink");
+    let written = term.bytes();
+    assert!(written.contains("\x1b[31m"), "colour dropped: {written:?}");
+    assert!(
+        !written.contains("\x1b[8m") && !written.contains("\x1b[5m"),
+        "{written:?}"
+    );
+}
+
+/// `--no-editor` on a terminal: the report's way, the terminal in its own mode
+/// and a prompt after each message.
+#[test]
+fn no_editor_is_the_reports_way() {
+    let (listener, port) = fake_server();
+    let (term, _child) = on_terminal(&["--no-editor", "127.0.0.1", &port.to_string()], &[]);
+    let before = term.initial();
+    let mut conn = accept(&listener);
+    conn.write_all(b"\rhello\n").expect("send");
+    term.expect_bytes("\rhello\r\n\x1b[33m\x1b[1m[You]: \x1b[0m");
+    assert!(
+        same_settings(&before, &term.settings()),
+        "raw mode with --no-editor"
+    );
 }
 
 /// Difference 8 (client input): every line of a piped block is sent (the report's
@@ -225,12 +415,11 @@ fn refused_connection_prints_the_reports_line() {
 /// relays them from any client) cannot drive our terminal: only colour passes.
 #[test]
 fn escape_sequences_from_the_server_are_shown_inert() {
-    let (listener, port) = fake_server();
-    let term = PtyCli::start(port, &[]);
-    let mut conn = accept(&listener);
+    let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
     conn.write_all(b"\x1b[35m\x1b[1m\r[1.2.3.4:5]: \x1b[2J\x1b]52;c;aGk=\x07gotcha\n\x1b[0m")
         .expect("send");
-    term.expect_screen("\x1b[35m\x1b[1m\r[1.2.3.4:5]: ^[[2J^[]52;c;aGk=^Ggotcha\r\n\x1b[0m");
+    term.expect_text("[1.2.3.4:5]: ^[[2J^[]52;c;aGk=^Ggotcha");
+    assert!(term.bytes().contains("\x1b[35m\x1b[1m[1.2.3.4:5]: ^[[2J"));
 }
 
 /// The server going away: the report's "You have been disconnected", exit 0.
@@ -367,15 +556,14 @@ fn server_start_errors_are_one_clear_line() {
 fn trace_on_a_terminal_is_coloured_unless_no_color() {
     let (listener, port) = fake_server();
     let port = port.to_string();
-    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &port], &[]);
+    let (term, _child) = on_terminal(&["--trace", "127.0.0.1", &port], &[]);
     let _conn = accept(&listener);
-    term.expect_screen("\x1b[2msocket(AF_INET, SOCK_STREAM) = 3\x1b[0m\r\n");
-    drop(term);
+    term.expect_bytes("\x1b[2msocket(AF_INET, SOCK_STREAM) = 3\x1b[0m\r\n");
     let (listener, port) = fake_server();
     let port = port.to_string();
-    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &port], &[("NO_COLOR", "1")]);
+    let (term, _child) = on_terminal(&["--trace", "127.0.0.1", &port], &[("NO_COLOR", "1")]);
     let _conn = accept(&listener);
-    term.expect_screen("\nsocket(AF_INET, SOCK_STREAM) = 3\r\n");
+    term.expect_bytes("\nsocket(AF_INET, SOCK_STREAM) = 3\r\n");
     // An error in red: connect on a port nobody listens on says EINPROGRESS (or,
     // at once, ECONNREFUSED).
     drop(listener);
@@ -385,6 +573,6 @@ fn trace_on_a_terminal_is_coloured_unless_no_color() {
         .expect("addr")
         .port()
         .to_string();
-    let term = PtyCli::start_args(&["--trace", "127.0.0.1", &closed], &[]);
-    term.expect_screen("\x1b[0m\x1b[31m = -1 E");
+    let (term, _child) = on_terminal(&["--trace", "127.0.0.1", &closed], &[]);
+    term.expect_bytes("\x1b[0m\x1b[31m = -1 E");
 }

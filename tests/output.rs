@@ -521,42 +521,19 @@ fn six_fds_are_neither_a_spin_nor_a_log_flood() {
 /// within a second.
 #[test]
 fn ctrl_s_in_the_servers_terminal_stalls_nothing() {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
-    let (mut master, mut slave) = (-1, -1);
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    for fd in [master, slave] {
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let mut term = common::pty::Pty::new(24, 80);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_srv"));
-    cmd.args(["127.0.0.1", "0"])
-        .env_remove("SELECT_CHAT_TRACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(slave.try_clone().expect("dup")))
-        .stderr(Stdio::from(slave));
-    unsafe {
-        // A session of its own with the pty as controlling terminal.
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(1, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn srv");
-    drop(cmd);
-    let port = read_start_line(&mut master);
-    master.write_all(b"\x13").expect("Ctrl+S");
+    cmd.args(["127.0.0.1", "0"]).env_remove("SELECT_CHAT_TRACE");
+    let mut child = term.spawn(&mut cmd);
+    term.expect_text("Chat Server started on port ");
+    let port: u16 = term
+        .text()
+        .split("port ")
+        .nth(1)
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    term.type_keys(b"\x13");
     thread::sleep(Duration::from_millis(100));
     let addr = format!("127.0.0.1:{port}").parse().expect("addr");
     let _room = chat(addr, 1000);

@@ -22,8 +22,10 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(status) => return status,
     };
-    // Colour only for a person at a terminal.
+    // Colour only for a person at a terminal; the editor only if that person
+    // types on it too.
     let colour = !args.no_color && client::wants_colour(io::stdout().as_fd());
+    let editor = !args.no_editor && client::wants_editor(io::stdin().as_fd(), io::stdout().as_fd());
     let mut stdout = Output::stdout(usize::MAX);
     let sock = match client::connect(&args.host, args.port) {
         Ok(sock) => sock,
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     let stdin = io::stdin();
-    let result = SelfPipe::install()
-        .and_then(|pipe| client::run(sock, stdin.as_fd(), &pipe, colour, stdout));
+    let result = SelfPipe::install(&client::SIGNALS)
+        .and_then(|pipe| client::run(sock, stdin.as_fd(), &pipe, colour, stdout, editor));
     result.map_or_else(args::fail, |()| ExitCode::SUCCESS)
 }

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let console = Output::stdout(CONSOLE_LIMIT);
     let colour = !args.no_color && !no_color_env();
     let result = server::open_listener(&args.host, args.port).and_then(|listener| {
-        let pipe = SelfPipe::install()?;
+        let pipe = SelfPipe::install(&[])?;
         server::run(listener, &pipe, colour, console)
     });
     result.map_or_else(args::fail, |()| ExitCode::SUCCESS)

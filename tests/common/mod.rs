@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 mod limits;
+pub mod pty;
 #[allow(unused_imports)]
 pub use limits::{limit_fds, raise_nofile};
 

@@ -84,7 +84,10 @@ fn a_session_traces_every_call_in_order() {
     b.expect(&leave_msg(&c.addr, 2));
     c.expect_closed();
     let c_addr = c.addr.clone();
+    let fds = srv.open_fds();
     drop(c);
+    // Once the server has closed c's socket too (a turn of its own in the trace).
+    wait_until(|| "c's socket was never closed".into(), || srv.open_fds() < fds);
     // a closes cleanly: b hears it, and keeps it unread.
     let a_addr = a.addr.clone();
     a.half_close();

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::fs;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -36,32 +35,6 @@ fn normalise(trace: &str, server: u16, clients: &[&str]) -> String {
     out
 }
 
-/// Compare `trace` with the walkthrough's block named `name`, or rewrite the block
-/// with `UPDATE_EXCERPTS=1`.
-fn check_against_walkthrough(name: &str, trace: &str) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/walkthrough.md");
-    let doc = fs::read_to_string(path).expect("walkthrough");
-    let mark = format!("<!-- trace: {name} -->\n```text\n");
-    let start = doc
-        .find(&mark)
-        .expect("the walkthrough has the trace block")
-        + mark.len();
-    let end = start + doc[start..].find("```").expect("end of block");
-    if doc[start..end] == *trace {
-        return;
-    }
-    if std::env::var_os("UPDATE_EXCERPTS").is_some() {
-        let mut new = doc.clone();
-        new.replace_range(start..end, trace);
-        fs::write(path, new).expect("write walkthrough");
-        return;
-    }
-    panic!(
-        "the trace in docs/walkthrough.md ({name}) differs from a real run; rerun with \
-         UPDATE_EXCERPTS=1 and reread the prose around it. The real run:\n{trace}"
-    );
-}
-
 /// The walkthrough's session: three raw clients join one after the other; the
 /// first says "hi all"; the third leaves with an empty line and closes; the first
 /// closes cleanly, the second with unread data (the kernel turns that close into a
@@ -87,7 +60,10 @@ fn a_session_traces_every_call_in_order() {
     let fds = srv.open_fds();
     drop(c);
     // Once the server has closed c's socket too (a turn of its own in the trace).
-    wait_until(|| "c's socket was never closed".into(), || srv.open_fds() < fds);
+    wait_until(
+        || "c's socket was never closed".into(),
+        || srv.open_fds() < fds,
+    );
     // a closes cleanly: b hears it, and keeps it unread.
     let a_addr = a.addr.clone();
     a.half_close();
@@ -128,7 +104,7 @@ fn a_session_traces_every_call_in_order() {
         "{trace}"
     );
     assert!(trace.contains("listen(3, 511) = 0\n"), "{trace}");
-    check_against_walkthrough("session", &trace);
+    check_walkthrough_block("trace", "session", &trace);
 }
 
 /// Without `--trace` (and without SELECT_CHAT_TRACE) nothing is traced.

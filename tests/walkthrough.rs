@@ -256,7 +256,16 @@ fn every_system_call_in_the_source_is_explained() {
         }
         let text = fs::read_to_string(&path).expect("read");
         // `socket::bind(`, `nix::unistd::read(`, `nix::sys::select::select(`...
-        for module in ["socket::", "unistd::", "select::", "fcntl::", "signal::"] {
+        for module in [
+            "socket::",
+            "unistd::",
+            "select::",
+            "fcntl::",
+            "signal::",
+            "stat::",
+            "poll::",
+            "termios::",
+        ] {
             let mut rest = text.as_str();
             while let Some(at) = rest.find(module) {
                 rest = &rest[at + module.len()..];
@@ -270,13 +279,39 @@ fn every_system_call_in_the_source_is_explained() {
             }
         }
         // Calls imported by name.
-        for name in ["fcntl(", "sigaction(", "open(", "select("] {
+        for name in [
+            "fcntl(",
+            "sigaction(",
+            "open(",
+            "select(",
+            "poll(",
+            "tcgetattr(",
+            "tcsetattr(",
+            "fstat(",
+        ] {
             if text.contains(name) {
                 calls.insert(name.trim_end_matches('(').to_string());
             }
         }
+        // nix makes `ioctl` wrappers with a macro.
+        if text.contains("ioctl_read_bad!") {
+            calls.insert("ioctl".to_string());
+        }
     }
-    assert!(calls.len() >= 15, "found too few calls: {calls:?}");
+    for expected in [
+        "accept4",
+        "shutdown",
+        "tcsetattr",
+        "poll",
+        "dup2_stdout",
+        "kill",
+        "ioctl",
+    ] {
+        assert!(
+            calls.contains(expected),
+            "the scan missed {expected}: {calls:?}"
+        );
+    }
     let missing: Vec<_> = calls
         .iter()
         .filter(|c| !doc.contains(&format!("`{c}`")))
@@ -285,4 +320,59 @@ fn every_system_call_in_the_source_is_explained() {
         missing.is_empty(),
         "system calls not explained in the walkthrough: {missing:?}"
     );
+}
+
+/// The numbered differences from the report: `### N. Title` in the walkthrough,
+/// the rows `| N | Title |` of the README's table, and the `#` column of
+/// docs/robustness.md all use one list, numbered once, from 1, with no gap.
+#[test]
+fn the_differences_are_numbered_alike_everywhere() {
+    let read = |p: &str| fs::read_to_string(root().join(p)).expect(p);
+    let walkthrough: Vec<(u32, String)> = read("docs/walkthrough.md")
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .filter_map(|h| h.split_once(". "))
+        .filter_map(|(n, title)| Some((n.parse().ok()?, title.to_string())))
+        .collect();
+    assert!(walkthrough.len() >= 10, "{walkthrough:?}");
+    for (k, (n, _)) in walkthrough.iter().enumerate() {
+        assert_eq!(
+            *n as usize,
+            k + 1,
+            "walkthrough differences: {walkthrough:?}"
+        );
+    }
+    let readme: Vec<(u32, String)> = read("README.md")
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let n = cells.first()?.strip_prefix("| ")?.parse().ok()?;
+            Some((n, cells.get(1)?.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        readme, walkthrough,
+        "README's table and the walkthrough differ"
+    );
+    let robustness = read("docs/robustness.md");
+    let mut rows = 0;
+    for line in robustness.lines() {
+        let Some(cell) = line.strip_prefix("| ").and_then(|l| l.split(" |").next()) else {
+            continue;
+        };
+        if !cell.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        rows += 1;
+        for n in cell.split(", ") {
+            let n: usize = n
+                .parse()
+                .unwrap_or_else(|_| panic!("robustness.md: {line}"));
+            assert!(
+                (1..=walkthrough.len()).contains(&n),
+                "robustness.md names difference {n}, which does not exist: {line}"
+            );
+        }
+    }
+    assert!(rows >= 20, "robustness.md rows not found");
 }

@@ -1013,10 +1013,11 @@ fn write_docs(w: &Sweep) {
     md += "# Performance: what select(2) costs, measured\n\n";
     md += &format!(
         "Written by `cargo bench` on {date}, on {cores} cores ({cpu}), load generator and server on the same \
-         machine, over loopback. Run it again to refresh these figures; nothing here is typed by hand.\n\n"
+         machine, over loopback. Run it again to refresh these figures; nothing here is typed by hand. \
+         A *delivery* is one line reaching one client: a line said in a room of N is N - 1 deliveries.\n\n"
     );
     md += "## Saturation: every client sends as fast as it can\n\n";
-    md += "| clients | delivered lines/s | loss | order violations | p50 ms | p99 ms | server CPU µs per 1,000 deliveries | bench CPU s | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
+    md += "| clients | deliveries/s | loss | order violations | p50 ms | p99 ms | server CPU µs per 1,000 deliveries | bench CPU s | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
     for r in sat {
         md += &format!(
             "| {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |\n",
@@ -1032,7 +1033,7 @@ fn write_docs(w: &Sweep) {
         );
     }
     md += "\n## Fixed rate: 1,000 lines/s in total\n\n";
-    md += "| clients | senders | delivered lines/s | loss | order violations | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|---|\n";
+    md += "| clients | senders | deliveries/s | loss | order violations | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|---|\n";
     for r in fixed {
         md += &format!(
             "| {} | {} | {:.0} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
@@ -1055,7 +1056,7 @@ fn write_docs(w: &Sweep) {
         "\n## Yardstick: a bare relay of the same bytes, N = 500\n\n\
          `benches/relay.rs` is a minimal epoll relay (one thread, whole lines, the same decoration, no \
          sanitising, no limits). It is not part of the product; it shows what this machine allows.\n\n\
-         | server | delivered lines/s | p99 ms | server CPU s |\n|---|---|---|---|\n\
+         | server | deliveries/s | p99 ms | server CPU s |\n|---|---|---|---|\n\
          | srv | {:.0} | {:.2} | {:.2} |\n| bare relay | {:.0} | {:.2} | {:.2} |\n\n\
          srv reaches {:.0}% of the bare relay.\n",
         ours.rate(),
@@ -1105,7 +1106,7 @@ fn write_docs(w: &Sweep) {
     for (n, us) in scans {
         md += &format!("| {n} | {us:.2} |\n");
     }
-    md += "\n![Delivered lines/s and p99 latency against the number of clients](scaling.svg)\n";
+    md += "\n![Deliveries/s at saturation and p99 latency at 1,000 lines/s, against the number of clients](scaling.svg)\n";
     let existing =
         std::fs::read_to_string(format!("{root}/docs/performance.md")).unwrap_or_default();
     // Keep the hand-written analysis that follows the generated part.
@@ -1121,7 +1122,7 @@ fn write_docs(w: &Sweep) {
     println!("wrote docs/performance.md and docs/scaling.svg");
 }
 
-/// Two log-log panels: delivered lines/s at saturation, and p99 latency at 1,000 lines/s.
+/// Two log-log panels: deliveries/s at saturation, and p99 latency at 1,000 lines/s.
 fn svg(sat: &[Report], fixed: &[Report]) -> String {
     let (w, h, pad) = (360.0, 260.0, 50.0);
     let panel = |x0: f64, title: &str, pts: Vec<(f64, f64)>, unit: &str| -> String {
@@ -1193,9 +1194,9 @@ fn svg(sat: &[Report], fixed: &[Report]) -> String {
     };
     let a = panel(
         0.0,
-        "Saturation: delivered lines/s",
+        "Saturation: deliveries/s",
         sat.iter().map(|r| (r.clients as f64, r.rate())).collect(),
-        "lines/s",
+        "deliveries/s",
     );
     let b = panel(
         w,

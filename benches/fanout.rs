@@ -21,11 +21,11 @@
 //! and send time (ns since the benchmark started), fixed width, so a receiver finds
 //! them as the 35 bytes before any `\n`, whatever decoration the server adds in front.
 
-#[path = "../tests/common/limits.rs"]
-#[allow(dead_code)]
-mod limits;
 mod relay;
-use limits::raise_nofile;
+#[path = "../tests/common/sys.rs"]
+#[allow(dead_code)]
+mod sys;
+use sys::{connect_burst, raise_nofile, sockaddr_in};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -646,59 +646,10 @@ fn fairness(addr: SocketAddr, n: usize, flood: bool, secs: f64) -> Fair {
 }
 
 /// A burst of `n` connects, all at once, against `addr` (IPv4): how many were
-/// greeted (their first byte arrived) within 10 s, and the seconds until the last
-/// of those was. Every SYN leaves within microseconds: non-blocking connects from
-/// one thread, then `poll` for the greetings. With a listen backlog smaller than
-/// the burst, Linux drops what does not fit in the queue (the SYN, or the
-/// handshake's last ACK), and those clients wait for a retransmission, a second or
-/// more later.
+/// greeted within 10 s, and the seconds until the last of those was (see
+/// `connect_burst`, shared with the tests).
 fn burst(addr: SocketAddr, n: usize) -> (usize, f64) {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 only")
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*v4.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let start = Instant::now();
-    let socks: Vec<OwnedFd> = (0..n)
-        .map(|_| {
-            let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-            let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
-            assert!(fd >= 0, "socket");
-            unsafe { libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), len) };
-            unsafe { OwnedFd::from_raw_fd(fd) }
-        })
-        .collect();
-    let mut greeted = vec![None; n];
-    let mut pfds: Vec<libc::pollfd> = socks
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(s),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    while greeted.iter().any(Option::is_none) && start.elapsed() < Duration::from_secs(10) {
-        unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, 50) };
-        for (k, p) in pfds.iter_mut().enumerate() {
-            if greeted[k].is_none() && p.revents & libc::POLLIN != 0 {
-                let mut byte = 0u8;
-                if unsafe { libc::recv(p.fd, (&mut byte as *mut u8).cast(), 1, 0) } == 1 {
-                    greeted[k] = Some(start.elapsed().as_secs_f64());
-                }
-                p.events = 0;
-            }
-        }
-    }
-    let done: Vec<f64> = greeted.into_iter().flatten().collect();
-    (done.len(), done.iter().cloned().fold(0.0, f64::max))
+    connect_burst(addr, n, Duration::from_secs(10))
 }
 
 /// A listener with the given backlog that accepts as fast as it can and greets each
@@ -707,15 +658,10 @@ fn greeter(backlog: i32) -> SocketAddr {
     use std::os::fd::FromRawFd;
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     assert!(fd >= 0, "socket");
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let (sin, len) = sockaddr_in(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        0,
+    ));
     assert_eq!(
         unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) },
         0

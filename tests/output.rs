@@ -442,14 +442,9 @@ fn a_broken_stderr_and_few_fds_do_not_stop_the_server() {
     let mut inside = Vec::new();
     let mut turned_away = 0;
     for _ in 0..30 {
-        let mut p = Peer::connect_raw(addr);
-        let head = String::from_utf8_lossy(&p.read_n(20)).into_owned();
-        if head.contains("Connected") {
-            p.read_n(conn_msg(inside.len() + 1).len() - 20);
-            inside.push(p);
-        } else {
-            p.read_n(full_msg().len() - 20);
-            turned_away += 1;
+        match join_or_turned_away(addr, inside.len() + 1) {
+            Some(p) => inside.push(p),
+            None => turned_away += 1,
         }
     }
     assert!(turned_away > 0, "nobody was turned away");
@@ -546,53 +541,13 @@ fn ctrl_s_in_the_servers_terminal_stalls_nothing() {
 /// are dropped and their clients retry a second later.
 #[test]
 fn a_class_joining_at_once_is_greeted_at_once() {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let srv = Srv::start();
-    let std::net::SocketAddr::V4(v4) = srv.addr() else {
-        unreachable!()
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*v4.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let start = Instant::now();
-    // Every SYN leaves at once: non-blocking connects from this thread.
-    let socks: Vec<OwnedFd> = (0..200)
-        .map(|_| {
-            let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-            let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
-            assert!(fd >= 0, "socket");
-            unsafe { libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), len) };
-            unsafe { OwnedFd::from_raw_fd(fd) }
-        })
-        .collect();
-    let mut pfds: Vec<libc::pollfd> = socks
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let mut greeted = 0;
-    while greeted < 200 && start.elapsed() < WAIT {
-        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 50) };
-        for p in &mut pfds {
-            if p.revents & libc::POLLIN != 0 {
-                p.events = 0;
-                p.fd = -1;
-                greeted += 1;
-            }
-        }
-    }
-    let took = start.elapsed();
+    let (greeted, last) = connect_burst(srv.addr(), 200, WAIT);
     assert_eq!(greeted, 200);
-    assert!(took < Duration::from_millis(900), "200 joins took {took:?}");
+    assert!(
+        last < 0.9,
+        "the last of 200 joins was greeted after {last:.3} s"
+    );
 }
 
 /// Long lines lose nothing: a 4,106-byte line with spaces where it is cut arrives

@@ -370,15 +370,9 @@ fn out_of_fds_is_neither_a_crash_nor_a_spin() {
     let mut inside = Vec::new();
     let mut turned_away = 0;
     for _ in 0..40 {
-        let mut p = Peer::connect_raw(srv.addr());
-        let head = String::from_utf8_lossy(&p.read_n(20)).into_owned();
-        if head.contains("Connected") {
-            p.read_n(conn_msg(inside.len() + 1).len() - 20);
-            inside.push(p);
-        } else {
-            p.read_n(full_msg().len() - 20);
-            p.expect_closed();
-            turned_away += 1;
+        match join_or_turned_away(srv.addr(), inside.len() + 1) {
+            Some(p) => inside.push(p),
+            None => turned_away += 1,
         }
     }
     assert!(

@@ -7,10 +7,10 @@
 
 #![allow(dead_code)]
 
-mod limits;
 pub mod pty;
+mod sys;
 #[allow(unused_imports)]
-pub use limits::{limit_fds, raise_nofile};
+pub use sys::{connect_burst, limit_fds, raise_nofile};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -443,15 +443,7 @@ impl Peer {
                 (&size as *const libc::c_int).cast(),
                 len,
             );
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            let sin_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let (sin, sin_len) = sys::sockaddr_in(v4);
             let rc = libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), sin_len);
             assert_eq!(rc, 0, "connect");
             TcpStream::from_raw_fd(fd)
@@ -563,4 +555,21 @@ pub fn check_walkthrough_block(kind: &str, name: &str, text: &str) {
         "the {kind} '{name}' in docs/walkthrough.md differs from a real run; rerun with \
          UPDATE_EXCERPTS=1 and reread the prose around it. The real run:\n{text}"
     );
+}
+
+/// Connect and read the first notice: `Some(peer)` if it is the connect notice of
+/// member number `users`, `None` if it is "server full" (and the server then
+/// closes the connection).
+#[track_caller]
+pub fn join_or_turned_away(to: SocketAddr, users: usize) -> Option<Peer> {
+    let mut p = Peer::connect_raw(to);
+    let head = String::from_utf8_lossy(&p.read_n(20)).into_owned();
+    if head.contains("Connected") {
+        p.expect(&conn_msg(users)[20..]);
+        Some(p)
+    } else {
+        p.expect(&full_msg()[20..]);
+        p.expect_closed();
+        None
+    }
 }

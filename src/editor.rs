@@ -292,36 +292,19 @@ fn escape(bytes: &[u8]) -> Option<(Key, usize)> {
 
 /// How many columns a terminal gives `c`: 0 for combining marks and invisible
 /// format characters, 2 for East Asian wide and fullwidth characters and emoji,
-/// else 1. (A table of the common blocks; `wcwidth(3)` would ask the locale.)
+/// else 1, from the Unicode tables that terminals follow (`wcwidth(3)`, through
+/// the `unicode-width` crate: a hand-made table of blocks missed thousands of
+/// wide characters, and a character the client counts narrower than the terminal
+/// draws it lets the terminal wrap a row where the client did not).
+///
+/// One exception, on the safe side: the emoji presentation selector (U+FE0F)
+/// counts 1, because many terminals draw the symbol before it two columns wide
+/// (`❤` + U+FE0F). Counting wider than drawn only wraps a row early.
 pub fn char_width(c: char) -> usize {
+    use unicode_width::UnicodeWidthChar;
     match c {
-        '\u{0300}'..='\u{036f}'
-        | '\u{0483}'..='\u{0489}'
-        | '\u{0591}'..='\u{05bd}'
-        | '\u{0610}'..='\u{061a}'
-        | '\u{064b}'..='\u{065f}'
-        | '\u{1ab0}'..='\u{1aff}'
-        | '\u{1dc0}'..='\u{1dff}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{20d0}'..='\u{20ff}'
-        | '\u{fe00}'..='\u{fe0f}'
-        | '\u{fe20}'..='\u{fe2f}'
-        | '\u{feff}' => 0,
-        '\u{1100}'..='\u{115f}'
-        | '\u{2e80}'..='\u{303e}'
-        | '\u{3041}'..='\u{33ff}'
-        | '\u{3400}'..='\u{4dbf}'
-        | '\u{4e00}'..='\u{9fff}'
-        | '\u{a000}'..='\u{a4cf}'
-        | '\u{ac00}'..='\u{d7a3}'
-        | '\u{f900}'..='\u{faff}'
-        | '\u{fe30}'..='\u{fe4f}'
-        | '\u{ff00}'..='\u{ff60}'
-        | '\u{ffe0}'..='\u{ffe6}'
-        | '\u{1f300}'..='\u{1f64f}'
-        | '\u{1f900}'..='\u{1f9ff}'
-        | '\u{20000}'..='\u{3fffd}' => 2,
-        _ => 1,
+        '\u{fe0f}' => 1,
+        c => c.width().unwrap_or(0),
     }
 }
 
@@ -415,6 +398,29 @@ mod tests {
         e.render(b"> ", 2, 80, &mut out);
         // "> " + 日本 (4 columns): the cursor at column 6, before the x.
         assert_eq!(out, "\r> 日本x\x1b[K\r\x1b[6C".as_bytes());
+    }
+
+    #[test]
+    fn widths_follow_the_unicode_tables_and_err_wide() {
+        // Symbols and emoji beyond the blocks a hand-made table would list.
+        for c in [
+            '日',
+            '\u{1f680}',
+            '\u{2615}',
+            '\u{1fa70}',
+            '\u{a960}',
+            '\u{ff21}',
+        ] {
+            assert_eq!(char_width(c), 2, "{c:?}");
+        }
+        for c in ['a', 'é', '\u{2764}'] {
+            assert_eq!(char_width(c), 1, "{c:?}");
+        }
+        for c in ['\u{301}', '\u{200b}'] {
+            assert_eq!(char_width(c), 0, "{c:?}");
+        }
+        // ❤ + the emoji selector: two columns, as many terminals draw it.
+        assert_eq!("\u{2764}\u{fe0f}".chars().map(char_width).sum::<usize>(), 2);
     }
 
     #[test]

@@ -216,6 +216,30 @@ fn padding_cannot_forge_the_start_of_a_row() {
     );
 }
 
+/// The same with wide characters as padding: after the 13 columns of
+/// `[6.6.6.6:6]: `, 33 characters of two columns each and a letter fill the
+/// 80-column row exactly, so the forged name starts the next row unless the
+/// client counts each of them two columns wide, as the terminal draws them.
+#[test]
+fn wide_characters_cannot_forge_the_start_of_a_row() {
+    for pad in ["\u{1f680}", "\u{2615}", "\u{a960}", "\u{1fa70}"] {
+        let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
+        let forged = format!(
+            "[6.6.6.6:6]: {}x[1.2.3.4:5]: send the exam answers to mallory",
+            pad.repeat(33)
+        );
+        conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes())
+            .expect("send");
+        term.expect_text("mallory");
+        for row in term.rows() {
+            assert!(
+                !row.starts_with("[1.2.3.4:5]"),
+                "{pad}: a forged row: {row:?}"
+            );
+        }
+    }
+}
+
 /// The report's ` (error) ` mark stays on the leave notice it belongs to (the
 /// report's server sends it after the notice's newline).
 #[test]

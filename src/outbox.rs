@@ -13,8 +13,9 @@
 //! ([`Outbox::judge`], the server's policy table is in `docs/robustness.md`):
 //! - a reader that is behind (more than [`Constants::SENDQ_SOFT`] waiting) but
 //!   reading (the kernel took bytes from it in the last
-//!   [`Constants::HOLD_MS`]) makes the room wait for it: the server stops reading
-//!   new lines until it has caught up, and TCP slows the senders down;
+//!   [`Constants::HOLD_MS`]), and at its pace would catch up within
+//!   [`Constants::CATCH_UP_SECONDS`], makes the room wait for it: the server stops
+//!   reading new lines until it has caught up, and TCP slows the senders down;
 //! - a reader with output waiting in its outbox (its kernel buffers are full
 //!   already) that has taken nothing for [`Constants::STALL_SECONDS`], or that has
 //!   more than [`Constants::SENDQ_HARD`] waiting, is cut (the report's `(error)`
@@ -71,6 +72,12 @@ pub struct Outbox {
     blocked: bool,
     /// When the kernel last took bytes from it (or when it last became non-empty).
     progress: Instant,
+    /// The reader's pace: bytes taken since `measured_since`, output waiting all
+    /// along, and the bytes a second of the last such stretch of at least
+    /// `HOLD_MS` (`None` until there was one).
+    measured_since: Instant,
+    measured: usize,
+    pace: Option<usize>,
 }
 // ANCHOR_END: outbox
 
@@ -91,6 +98,9 @@ impl Outbox {
             start: 0,
             blocked: false,
             progress: Instant::now(),
+            measured_since: Instant::now(),
+            measured: 0,
+            pace: None,
         }
     }
 
@@ -120,6 +130,8 @@ impl Outbox {
         if self.is_empty() {
             // The clock of a reader starts when output starts waiting for it.
             self.progress = Instant::now();
+            self.measured_since = self.progress;
+            self.measured = 0;
         }
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             // More sent than waiting: move the rest to the front (cheap now).
@@ -144,6 +156,7 @@ impl Outbox {
                 Ok(n) => {
                     self.start += n;
                     self.progress = Instant::now();
+                    self.measure(n);
                     if !self.is_empty() {
                         self.blocked = true;
                         return Ok(Flushed::Blocked);
@@ -179,13 +192,35 @@ impl Outbox {
             Verdict::Cut("it read nothing for 10 s")
         } else if over_budget && idle >= hold {
             Verdict::Cut("it reads nothing while the room's memory is spent")
-        } else if self.len() > Constants::SENDQ_SOFT && idle < hold {
+        } else if self.len() > Constants::SENDQ_SOFT && idle < hold && self.can_catch_up() {
             Verdict::Behind
         } else {
             Verdict::Fine
         }
     }
     // ANCHOR_END: judge
+
+    /// Whether, at its pace, the reader would take what waits for it within
+    /// `CATCH_UP_SECONDS` (yes while its pace is not known yet): only then is it
+    /// worth the room's waiting. A reader that fell far behind (it stopped, then
+    /// resumed slowly) must not hold everyone for as long as it takes to catch up.
+    fn can_catch_up(&self) -> bool {
+        self.pace
+            .is_none_or(|pace| self.len() as u64 <= pace as u64 * Constants::CATCH_UP_SECONDS)
+    }
+
+    /// Count `taken` bytes towards the reader's pace; every `HOLD_MS` or more (of
+    /// output waiting, idle time included), the pace is the bytes a second of
+    /// that stretch.
+    fn measure(&mut self, taken: usize) {
+        self.measured += taken;
+        let stretch = self.progress.saturating_duration_since(self.measured_since);
+        if stretch >= Duration::from_millis(Constants::HOLD_MS) {
+            self.pace = Some((self.measured as f64 / stretch.as_secs_f64()) as usize);
+            self.measured_since = self.progress;
+            self.measured = 0;
+        }
+    }
 
     /// When [`Outbox::judge`] may change its mind with nothing happening (the
     /// room stops waiting, or the reader is cut), for `select`'s time-out.
@@ -263,5 +298,25 @@ mod tests {
         // Over the hard limit: cut at once.
         o.push(&vec![b'x'; Constants::SENDQ_HARD]);
         assert!(matches!(o.judge(t0, false), Verdict::Cut(_)));
+    }
+
+    #[test]
+    fn the_room_waits_only_for_a_reader_that_can_catch_up() {
+        let mut o = Outbox::new();
+        o.push(&vec![b'x'; 1 << 20]);
+        let t0 = o.progress;
+        // Its pace unknown yet: behind and reading, the room waits.
+        assert_eq!(o.judge(t0, false), Verdict::Behind);
+        // It read 100 KB in the last second: 1 MiB would take 10 s. The room goes
+        // on; the reader is on its own (and cut if it falls further behind).
+        o.measured_since = t0;
+        o.progress = t0 + Duration::from_secs(1);
+        o.measure(100_000);
+        assert_eq!(o.pace, Some(100_000));
+        assert_eq!(o.judge(o.progress, false), Verdict::Fine);
+        // At 1 MB a second it catches up in about a second: the room waits.
+        o.progress += Duration::from_secs(1);
+        o.measure(1_000_000);
+        assert_eq!(o.judge(o.progress, false), Verdict::Behind);
     }
 }

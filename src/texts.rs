@@ -110,6 +110,10 @@ impl Constants {
     /// Ours: the room waits for a reader that is behind only if the kernel took
     /// bytes from it within this many milliseconds.
     pub const HOLD_MS: u64 = 1000;
+    /// Ours: ...and only if, at the pace it reads, it would take what waits for it
+    /// within this many seconds: one that fell far behind (it stopped, then
+    /// resumed slowly) cannot hold the room for as long as it takes to catch up.
+    pub const CATCH_UP_SECONDS: u64 = 3;
     /// Ours: over this many bytes waiting in all outboxes together, the room stops
     /// reading new lines until the readers catch up (or the stalled ones are cut).
     pub const ROOM_QUEUE_LIMIT: usize = 16 << 20;

@@ -336,6 +336,66 @@ fn a_reader_that_stops_is_cut_and_the_room_goes_on() {
     srv.expect_console(&leave);
 }
 
+/// A reader that stopped until about 3 MB piled up for it, then resumes slowly
+/// (about 130 KB/s, fast enough to count as reading): it would need some 25 s to
+/// catch up, and the room must not wait that long for it. A quiet pair's lines
+/// keep arriving within 1.5 s. (The room waits only for a reader that, at its
+/// pace, catches up within `CATCH_UP_SECONDS`; before that rule, one classmate
+/// froze the room this way for 24 s, as often as it liked.)
+#[test]
+fn a_reader_far_behind_cannot_hold_the_room() {
+    let srv = Srv::start();
+    let mut q1 = Peer::join(&srv, 1);
+    let mut q2 = Peer::join(&srv, 2);
+    q1.expect(&join_msg(&q2.addr, 2));
+    let late = Peer::join_with_small_rcvbuf(&srv, 3);
+    q1.expect(&join_msg(&late.addr, 3));
+    q2.expect(&join_msg(&late.addr, 3));
+    let mut flooder = Peer::join(&srv, 4);
+    for q in [&mut q1, &mut q2] {
+        q.expect(&join_msg(&flooder.addr, 4));
+    }
+    // 40,000 lines of 50 bytes: about 3.4 MB for each reader, under the hard limit.
+    let line = "f".repeat(50);
+    flooder.send(format!("{line}\n").repeat(40_000).as_bytes());
+    for q in [&mut q1, &mut q2] {
+        q.read_n(send_msg(&flooder.addr, &line).len() * 40_000);
+    }
+    // The late reader starts reading: 13 KB every 100 ms.
+    let mut r = late.stream.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 13_000];
+        r.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(0) = r.read(&mut buf) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // For 6 s, a quiet line every 200 ms, each heard within 1.5 s.
+    let started = Instant::now();
+    let mut k = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        let sent = Instant::now();
+        q1.send(format!("quiet {k}\n").as_bytes());
+        q2.expect(&send_msg(&q1.addr, &format!("quiet {k}")));
+        assert!(
+            sent.elapsed() < Duration::from_millis(1500),
+            "quiet line {k} took {:?}: the room waited for the late reader",
+            sent.elapsed()
+        );
+        k += 1;
+        thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().expect("reader");
+    assert!(!srv.console().contains(" left ("), "someone was cut");
+}
+
 /// A `srv` whose stdout and stderr are set up by `setup`, its start line read
 /// from `stdout` (which the caller then stops reading); returns the child, its
 /// stdout, and the address to connect to.

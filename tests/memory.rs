@@ -142,7 +142,15 @@ fn three_hundred_non_readers_cost_bounded_memory_and_are_cut() {
     assert_eq!(cut, 300, "not every non-reader was cut");
     assert!(took < Duration::from_secs(12), "cutting them took {took:?}");
     assert!(rss < 48 * 1024, "server peak RSS {rss} KiB");
-    assert!(kernel < 96 * 1024, "kernel TCP memory grew by {kernel} KiB");
-    assert!(rss + kernel < 128 * 1024, "{rss} + {kernel} KiB in all");
+    // The kernel's count is machine-wide: say so when it fails.
+    let whole = "counted for the whole machine: another program's sockets count too";
+    assert!(
+        kernel < 96 * 1024,
+        "kernel TCP memory grew by {kernel} KiB ({whole})"
+    );
+    assert!(
+        rss + kernel < 128 * 1024,
+        "{rss} + {kernel} KiB in all ({whole})"
+    );
     drop(sleepers);
 }

@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use select_chat::texts::Constants;
 
 /// The kernel's TCP memory for the whole machine, in KiB (`TCP: ... mem N`, in pages).
 fn tcp_mem_kib() -> u64 {
@@ -44,8 +45,10 @@ fn peak_rss_kib(pid: i32) -> u64 {
 /// observer reads in full. The server's peak RSS stays under 48 MiB, the kernel's
 /// TCP memory grows by less than 96 MiB, and both together by less than 128 MiB
 /// (the report's server pins what the kernel lets each socket grow to, 4 MiB each),
-/// and every non-reader is cut, with "(error)", within 10 s of output waiting
-/// for it (plus slack).
+/// and every non-reader is cut, with "(error)": most within a second or two, by
+/// the room's budget; the few still connected once the outboxes are back under
+/// it, by the stall rule, 10 s after output began to wait for them. The bound is
+/// those 10 s plus 5 s for the chat to reach them on a busy machine.
 #[test]
 fn three_hundred_non_readers_cost_bounded_memory_and_are_cut() {
     raise_nofile(4096);
@@ -140,7 +143,8 @@ fn three_hundred_non_readers_cost_bounded_memory_and_are_cut() {
     );
     assert_eq!(lines, 2000, "the observer missed chat lines");
     assert_eq!(cut, 300, "not every non-reader was cut");
-    assert!(took < Duration::from_secs(12), "cutting them took {took:?}");
+    let bound = Duration::from_secs(Constants::STALL_SECONDS + 5);
+    assert!(took < bound, "cutting them took {took:?}");
     assert!(rss < 48 * 1024, "server peak RSS {rss} KiB");
     // The kernel's count is machine-wide: say so when it fails.
     let whole = "counted for the whole machine: another program's sockets count too";

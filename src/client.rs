@@ -55,9 +55,11 @@ const STDIN_PAUSE: usize = 64 * 1024;
 /// bytes wait in the kernel, and the server judges us as a reader.
 pub const SCREEN_PAUSE: usize = 64 * 1024;
 
-/// The signals the client acts on besides SIGINT, SIGTERM and SIGHUP: a resize,
-/// the end of a suspension (`fg`), and a suspension asked from outside.
-pub const SIGNALS: [Signal; 3] = [Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGTSTP];
+/// The signals the line editor acts on besides SIGINT, SIGTERM and SIGHUP: a
+/// resize, the end of a suspension (`fg`), and a suspension asked from outside.
+/// Caught only when the editor is on: without it, Ctrl+Z and `fg` keep their
+/// default actions, as for the report's client.
+pub const EDITOR_SIGNALS: [Signal; 3] = [Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGTSTP];
 
 /// Connect to `host:port` within `Constants::TIMEOUT_TIME` seconds per address.
 ///

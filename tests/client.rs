@@ -300,15 +300,10 @@ fn ctrl_z_and_fg_redraw_the_line() {
     term.expect_text("[You]: half");
     term.type_keys(b"\x1a");
     let pid = child.id() as i32;
-    let state = || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        stat.rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or("")
-            .to_string()
-    };
-    wait_until(|| format!("not stopped: {}", state()), || state() == "T");
+    wait_until(
+        || format!("not stopped: {}", process_state(pid)),
+        || process_state(pid) == "T",
+    );
     assert!(
         same_settings(&before, &term.settings()),
         "suspended in raw mode"
@@ -330,6 +325,16 @@ fn ctrl_z_and_fg_redraw_the_line() {
     );
     let mut child = child;
     let _ = child.kill();
+}
+
+/// The state letter of a process in /proc (`T`: stopped).
+fn process_state(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// A resize (SIGWINCH) redraws the line for the new width.
@@ -366,12 +371,15 @@ fn only_colour_and_bold_pass_from_a_server() {
     );
 }
 
-/// `--no-editor` on a terminal: the report's way, the terminal in its own mode
-/// and a prompt after each message.
+/// `--no-editor` on a terminal: the report's way, the terminal in its own mode,
+/// a prompt after each message, and Ctrl+Z stops the client (SIGTSTP's default
+/// action; a handler kept it running before).
 #[test]
 fn no_editor_is_the_reports_way() {
     let (listener, port) = fake_server();
-    let (term, _child) = on_terminal(&["--no-editor", "127.0.0.1", &port.to_string()], &[]);
+    let mut term = Pty::new(24, 80);
+    let (mut shell, pid) =
+        term.spawn_job(cli().args(["--no-editor", "127.0.0.1", &port.to_string()]));
     let before = term.initial();
     let mut conn = accept(&listener);
     conn.write_all(b"\rhello\n").expect("send");
@@ -380,6 +388,19 @@ fn no_editor_is_the_reports_way() {
         same_settings(&before, &term.settings()),
         "raw mode with --no-editor"
     );
+    // Ctrl+Z is the terminal's: SIGTSTP, default action, the client stops.
+    term.type_keys(b"\x1a");
+    wait_until(
+        || format!("Ctrl+Z did not stop it: {}", process_state(pid)),
+        || process_state(pid) == "T",
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_until(
+        || format!("not running again: {}", process_state(pid)),
+        || process_state(pid) != "T",
+    );
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = shell.wait();
 }
 
 /// Difference 8 (client input): every line of a piped block is sent (the report's

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         }
     };
     let stdin = io::stdin();
-    let result = SelfPipe::install(&client::SIGNALS)
+    let signals: &[_] = if editor { &client::EDITOR_SIGNALS } else { &[] };
+    let result = SelfPipe::install(signals)
         .and_then(|pipe| client::run(sock, stdin.as_fd(), &pipe, colour, stdout, editor));
     result.map_or_else(args::fail, |()| ExitCode::SUCCESS)
 }

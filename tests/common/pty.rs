@@ -74,6 +74,64 @@ impl Pty {
             });
         }
         let child = cmd.spawn().expect("spawn on the terminal");
+        self.read_in_background();
+        child
+    }
+
+    /// Start `cmd` on this terminal the way a shell with job control runs a
+    /// command: a session leader (the "shell") forks it into a process group of
+    /// its own, the terminal's foreground group, and waits for it. Ctrl+Z and
+    /// `kill -TSTP` only stop a process whose group has a parent in its session
+    /// (a group without one is "orphaned", and the kernel drops those signals),
+    /// so `spawn` cannot show them. Returns the "shell" and the command's pid.
+    pub fn spawn_job(&mut self, cmd: &mut Command) -> (Child, i32) {
+        let slave = self.slave.take().expect("one program per terminal");
+        cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup")))
+            .stderr(Stdio::from(slave));
+        // Only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                let pid = libc::fork();
+                if pid > 0 {
+                    // The "shell": no fd but the terminal (`spawn` waits for the
+                    // close of a pipe kept here until the exec), the job in front,
+                    // then wait for it to end.
+                    libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
+                    libc::setpgid(pid, pid);
+                    libc::tcsetpgrp(0, pid);
+                    while libc::waitpid(pid, std::ptr::null_mut(), 0) == -1
+                        && *libc::__errno_location() == libc::EINTR
+                    {}
+                    libc::_exit(0);
+                }
+                // The job (fork failed: the leader runs it itself).
+                libc::setpgid(0, 0);
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(0, libc::getpid());
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let shell = cmd.spawn().expect("spawn on the terminal");
+        self.read_in_background();
+        let children = format!("/proc/{0}/task/{0}/children", shell.id());
+        let mut job = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while job == 0 && std::time::Instant::now() < deadline {
+            job = std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|c| c.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+        }
+        assert!(job != 0, "the job did not start");
+        (shell, job)
+    }
+
+    /// Copy what the program writes into the byte log and the screen.
+    fn read_in_background(&self) {
         // The parent's copies of the slave go with the Command's Stdio.
         let mut reader = self.master.try_clone().expect("dup master");
         let (bytes, screen) = (Arc::clone(&self.bytes), Arc::clone(&self.screen));
@@ -85,7 +143,6 @@ impl Pty {
                 screen.lock().unwrap().process(&buf[..n]);
             }
         });
-        child
     }
 
     /// Everything written to the terminal so far, as text.

@@ -41,7 +41,7 @@ use crate::{fd, net};
 pub struct Server<'p> {
     /// The listening socket (the report's `servSock`).
     listener: OwnedFd,
-    /// Readable when SIGINT or SIGTERM arrived (see [`crate::signals`]).
+    /// Readable when SIGINT, SIGTERM or SIGHUP arrived (see [`crate::signals`]).
     pipe: &'p SelfPipe,
     /// The master list: every member of the room, in the order they joined. The
     /// report's `connList` also holds `servSock`; here the listener is apart, so

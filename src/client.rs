@@ -451,10 +451,14 @@ impl Client<'_> {
         if messages.is_empty() {
             return;
         }
-        let mut rows = Vec::new();
+        // Autowrap off while the rows are drawn (DECAWM, `ESC [ ? 7 l`): should
+        // the terminal give a character more columns than `wrap_width` did, the
+        // row's end is overwritten instead of spilling onto a row of its own.
+        let mut rows = b"\x1b[?7l".to_vec();
         for message in messages {
             wrap(message, editing.cols, &mut rows);
         }
+        rows.extend_from_slice(b"\x1b[?7h");
         self.hide_line();
         self.out.push(&rows);
         self.display_you();

@@ -15,13 +15,16 @@
 //!   reading (the kernel took bytes from it in the last
 //!   [`Constants::HOLD_MS`]), and at its pace would catch up within
 //!   [`Constants::CATCH_UP_SECONDS`], makes the room wait for it: the server stops
-//!   reading new lines until it has caught up, and TCP slows the senders down;
+//!   reading new lines until it has caught up, and TCP slows the senders down.
+//!   The room waits at most `CATCH_UP_SECONDS` from the moment the reader fell
+//!   behind, however its pace changes: one that slows down step by step would
+//!   otherwise always look about to catch up;
 //! - a reader with output waiting in its outbox (its kernel buffers are full
 //!   already) that has taken nothing for [`Constants::STALL_SECONDS`], or that has
 //!   more than [`Constants::SENDQ_HARD`] waiting, is cut (the report's `(error)`
-//!   leave); so is one that has taken nothing for [`Constants::HOLD_MS`] while all
-//!   the outboxes together hold more than [`Constants::ROOM_QUEUE_LIMIT`]: it is
-//!   one of those holding the memory.
+//!   leave); so is one that, while all the outboxes together hold more than
+//!   [`Constants::ROOM_QUEUE_LIMIT`], has taken nothing for [`Constants::HOLD_MS`]
+//!   or is behind and not catching up: it is one of those holding the memory.
 //!
 //! (Redis's `client-output-buffer-limit` has the same two limits, a hard one and a
 //! soft one that must last; IRC servers call the hard one "Max SendQ exceeded".)
@@ -78,6 +81,9 @@ pub struct Outbox {
     measured_since: Instant,
     measured: usize,
     pace: Option<usize>,
+    /// When more than `SENDQ_SOFT` started waiting (`None` while no more does):
+    /// the room waits for it at most `CATCH_UP_SECONDS` from then.
+    behind_since: Option<Instant>,
 }
 // ANCHOR_END: outbox
 
@@ -101,6 +107,7 @@ impl Outbox {
             measured_since: Instant::now(),
             measured: 0,
             pace: None,
+            behind_since: None,
         }
     }
 
@@ -133,12 +140,24 @@ impl Outbox {
             self.measured_since = self.progress;
             self.measured = 0;
         }
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+        if self.len() > Constants::SENDQ_SOFT && self.behind_since.is_none() {
+            self.behind_since = Some(Instant::now());
+        }
+    }
+
+    /// When more has been sent than waits, move the rest to the front (cheap
+    /// then), and give back most of a buffer that a backlog left much too large:
+    /// the room's budget counts the memory held, not the bytes waiting.
+    fn compact(&mut self) {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
-            // More sent than waiting: move the rest to the front (cheap now).
             self.buf.drain(..self.start);
             self.start = 0;
+            if self.buf.capacity() > 4 * self.buf.len() + KEEP_CAPACITY {
+                self.buf.shrink_to(2 * self.buf.len() + KEEP_CAPACITY);
+            }
         }
-        self.buf.extend_from_slice(bytes);
     }
 
     /// Send what the kernel will take, with as few `send` calls as possible: one,
@@ -157,6 +176,10 @@ impl Outbox {
                     self.start += n;
                     self.progress = Instant::now();
                     self.measure(n);
+                    if self.len() <= Constants::SENDQ_SOFT {
+                        self.behind_since = None;
+                    }
+                    self.compact();
                     if !self.is_empty() {
                         self.blocked = true;
                         return Ok(Flushed::Blocked);
@@ -192,21 +215,30 @@ impl Outbox {
             Verdict::Cut("it read nothing for 10 s")
         } else if over_budget && idle >= hold {
             Verdict::Cut("it reads nothing while the room's memory is spent")
-        } else if self.len() > Constants::SENDQ_SOFT && idle < hold && self.can_catch_up() {
+        } else if self.len() <= Constants::SENDQ_SOFT {
+            Verdict::Fine
+        } else if idle < hold && self.catching_up(now) {
             Verdict::Behind
+        } else if over_budget {
+            Verdict::Cut("it is far behind while the room's memory is spent")
         } else {
             Verdict::Fine
         }
     }
     // ANCHOR_END: judge
 
-    /// Whether, at its pace, the reader would take what waits for it within
-    /// `CATCH_UP_SECONDS` (yes while its pace is not known yet): only then is it
-    /// worth the room's waiting. A reader that fell far behind (it stopped, then
-    /// resumed slowly) must not hold everyone for as long as it takes to catch up.
-    fn can_catch_up(&self) -> bool {
-        self.pace
-            .is_none_or(|pace| self.len() as u64 <= pace as u64 * Constants::CATCH_UP_SECONDS)
+    /// Whether the reader, behind, is worth the room's waiting: it fell behind
+    /// less than `CATCH_UP_SECONDS` ago, and at its pace it would take what waits
+    /// for it within `CATCH_UP_SECONDS` (yes while its pace is not known yet). A
+    /// reader that fell far behind (it stopped, then resumed slowly), or one that
+    /// slows down step by step, must not hold everyone for long.
+    fn catching_up(&self, now: Instant) -> bool {
+        let window = Duration::from_secs(Constants::CATCH_UP_SECONDS);
+        let recent = self.behind_since.is_none_or(|t| now < t + window);
+        let fast_enough = self
+            .pace
+            .is_none_or(|pace| self.len() as u64 <= pace as u64 * Constants::CATCH_UP_SECONDS);
+        recent && fast_enough
     }
 
     /// Count `taken` bytes towards the reader's pace; every `HOLD_MS` or more (of
@@ -228,9 +260,17 @@ impl Outbox {
         if self.is_empty() {
             return None;
         }
+        let now = Instant::now();
         let hold = self.progress + Duration::from_millis(Constants::HOLD_MS);
         let stall = self.progress + Duration::from_secs(Constants::STALL_SECONDS);
-        Some(if Instant::now() < hold { hold } else { stall })
+        let window = Duration::from_secs(Constants::CATCH_UP_SECONDS);
+        let caught_up = self.behind_since.map(|t| t + window);
+        [Some(hold), Some(stall), caught_up]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+            .or(Some(stall))
     }
 
     /// Forget everything waiting, and give back a large buffer.
@@ -238,6 +278,7 @@ impl Outbox {
         self.buf.clear();
         self.start = 0;
         self.blocked = false;
+        self.behind_since = None;
         if self.buf.capacity() > KEEP_CAPACITY {
             self.buf = Vec::new();
         }
@@ -318,5 +359,14 @@ mod tests {
         o.progress += Duration::from_secs(1);
         o.measure(1_000_000);
         assert_eq!(o.judge(o.progress, false), Verdict::Behind);
+        // But not for longer than CATCH_UP_SECONDS since it fell behind, however
+        // fast it looks now (one that slows down step by step always looks close).
+        let fell_behind = o.behind_since.expect("behind since the push");
+        let late = fell_behind + Duration::from_secs(Constants::CATCH_UP_SECONDS);
+        o.progress = late;
+        assert_eq!(o.judge(late, false), Verdict::Fine);
+        // When the room's memory is spent, such a reader is one of those holding
+        // it: cut.
+        assert!(matches!(o.judge(late, true), Verdict::Cut(_)));
     }
 }

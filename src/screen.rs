@@ -102,6 +102,19 @@ impl Messages {
     }
 }
 
+/// The columns a character of a message may take on the reader's terminal, for
+/// wrapping: the Unicode tables' width ([`char_width`]), but at least one column,
+/// and two in the CJK blocks. Terminals disagree with the tables about spacing
+/// vowel signs, prepended letters and a few CJK symbols (glibc's `wcwidth`, which
+/// many terminals follow, gives them one or two columns where the tables give
+/// zero or one). Counting wider than drawn only ends a row early; counting
+/// narrower lets the terminal wrap a row the client did not, and a peer start a
+/// row with text of its choosing.
+pub fn wrap_width(c: char) -> usize {
+    let cjk = matches!(u32::from(c), 0x2E80..=0x33FF | 0xFE30..=0xFE4F | 0x16FE0..=0x16FFF);
+    char_width(c).max(if cjk { 2 } else { 1 })
+}
+
 /// The rows of `message` on a terminal `cols` wide: the report's leading `\r`
 /// dropped, colour codes kept (they take no room), tabs made spaces, any other
 /// `\r` shown as `^M`, and every row but the first (of the whole message)
@@ -140,7 +153,7 @@ pub fn wrap(message: &Message, cols: usize, out: &mut Vec<u8>) {
             shown.chars().collect()
         };
         for g in glyphs {
-            let width = char_width(g);
+            let width = wrap_width(g);
             if column + width > cols {
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(INDENT.as_bytes());
@@ -158,6 +171,46 @@ pub fn wrap(message: &Message, cols: usize, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_widths_are_never_narrower_than_a_terminal_may_draw() {
+        // Spacing vowel signs and a prepended letter the tables count zero, CJK
+        // symbols they count narrow (glibc: 1, 1, 1, 2, 2, 2).
+        for (c, at_least) in [
+            ('\u{0bbe}', 1),
+            ('\u{09be}', 1),
+            ('\u{0d4e}', 1),
+            ('\u{302e}', 2),
+            ('\u{3248}', 2),
+            ('\u{16ff0}', 2),
+        ] {
+            assert!(wrap_width(c) >= at_least, "{c:?}: {}", wrap_width(c));
+        }
+        assert_eq!(wrap_width('a'), 1);
+        assert_eq!(wrap_width('\u{1f680}'), 2);
+    }
+
+    #[test]
+    fn wrap_widths_are_at_least_glibcs() {
+        // glibc's wcwidth in a UTF-8 locale, for every character it draws: what
+        // many terminals follow. Skipped where no such locale is installed.
+        unsafe extern "C" {
+            fn wcwidth(c: libc::wchar_t) -> libc::c_int;
+        }
+        let ok = unsafe { !libc::setlocale(libc::LC_CTYPE, c"C.UTF-8".as_ptr()).is_null() };
+        if !ok {
+            eprintln!("skipped: no C.UTF-8 locale");
+            return;
+        }
+        let narrower: Vec<char> = (0x20..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| {
+                let theirs = unsafe { wcwidth(c as libc::wchar_t) };
+                theirs > 0 && wrap_width(c) < theirs as usize
+            })
+            .collect();
+        assert!(narrower.is_empty(), "narrower than glibc: {narrower:?}");
+    }
 
     fn texts(messages: &[Message]) -> Vec<String> {
         messages

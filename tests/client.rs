@@ -214,6 +214,18 @@ fn padding_cannot_forge_the_start_of_a_row() {
         "{}",
         term.text()
     );
+    // And the terminal does not wrap by itself while a message is drawn (a
+    // terminal whose widths differ from ours overwrites a row's end instead).
+    let bytes = term.bytes();
+    let drawn = bytes.find("change of plan").expect("drawn");
+    let off = bytes[..drawn]
+        .rfind("\x1b[?7l")
+        .expect("autowrap off before");
+    let on = drawn + bytes[drawn..].find("\x1b[?7h").expect("autowrap on after");
+    assert!(
+        !bytes[off..on].contains("[You]"),
+        "the prompt drawn without autowrap"
+    );
 }
 
 /// The same with wide characters as padding: after the 13 columns of

@@ -11,6 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::*;
+use select_chat::texts::Constants;
 
 /// Read `stream` in a thread until `done` holds for everything read so far, the
 /// peer closes, or `within` passes; returns what was read.
@@ -394,6 +395,182 @@ fn a_reader_far_behind_cannot_hold_the_room() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reader.join().expect("reader");
     assert!(!srv.console().contains(" left ("), "someone was cut");
+}
+
+/// A reader that falls behind, then slows down step by step: each second it takes
+/// two sevenths of what it is owed, so at its latest pace it always looks able
+/// to catch up within `CATCH_UP_SECONDS`, and never quite does. The room waits
+/// for it at most `CATCH_UP_SECONDS` from the moment it fell behind: a quiet
+/// pair's lines arrive within that plus a second. (Before that rule, such a
+/// reader held the room for as long as its slowing down lasted: 5 s here, more
+/// with more of them, one after the other.)
+#[test]
+fn a_reader_that_slows_down_holds_the_room_briefly() {
+    let srv = Srv::start();
+    let mut q1 = Peer::join(&srv, 1);
+    let mut q2 = Peer::join(&srv, 2);
+    q1.expect(&join_msg(&q2.addr, 2));
+    let slowing = Peer::join_with_small_rcvbuf(&srv, 3);
+    q1.expect(&join_msg(&slowing.addr, 3));
+    q2.expect(&join_msg(&slowing.addr, 3));
+    let mut flooder = Peer::join(&srv, 4);
+    for q in [&mut q1, &mut q2] {
+        q.expect(&join_msg(&flooder.addr, 4));
+    }
+    // 40,000 lines of 50 bytes: about 3.4 MB for each reader, under the hard
+    // limit. The slowing reader takes nothing meanwhile.
+    let line = "f".repeat(50);
+    let owed = send_msg(&flooder.addr, &line).len() * 40_000;
+    flooder.send(format!("{line}\n").repeat(40_000).as_bytes());
+    for q in [&mut q1, &mut q2] {
+        q.read_n(owed);
+    }
+    // Then it takes two sevenths of what it is owed, each second.
+    let mut r = slowing.stream.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0;
+        r.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let second = Instant::now();
+            let bite = owed.saturating_sub(got) * 2 / 7;
+            let mut taken = 0;
+            while taken < bite && second.elapsed() < Duration::from_millis(900) {
+                match r.read(&mut buf[..(bite - taken).min(16 * 1024)]) {
+                    Ok(0) => return,
+                    Ok(n) => taken += n,
+                    Err(_) => {}
+                }
+            }
+            got += taken;
+            thread::sleep(Duration::from_secs(1).saturating_sub(second.elapsed()));
+        }
+    });
+    // For 7 s, a quiet line every 200 ms, each heard within CATCH_UP_SECONDS + 1 s.
+    let bound = Duration::from_secs(Constants::CATCH_UP_SECONDS + 1);
+    let started = Instant::now();
+    let (mut k, mut worst) = (0, Duration::ZERO);
+    while started.elapsed() < Duration::from_secs(7) {
+        let sent = Instant::now();
+        q1.send(format!("quiet {k}\n").as_bytes());
+        q2.expect(&send_msg(&q1.addr, &format!("quiet {k}")));
+        worst = worst.max(sent.elapsed());
+        assert!(
+            sent.elapsed() < bound,
+            "quiet line {k} took {:?}: the room waited for the slowing reader",
+            sent.elapsed()
+        );
+        k += 1;
+        thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("slowing reader: the longest quiet line took {worst:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().expect("reader");
+}
+
+/// Five readers that take nothing until more than 1 MB waits for each, then a
+/// little (64 KiB every half second) while the room sends each of them 3.5 MB:
+/// together they hold more than the room's budget (`ROOM_QUEUE_LIMIT`), and none
+/// of them is idle long enough to count as stalled. Over the budget, a reader far behind that is not catching up is cut:
+/// the room goes on, and the quiet pair's lines keep arriving. (Before, the room
+/// waited for them, frozen for about 20 s, and nobody was cut.)
+#[test]
+fn readers_far_behind_cannot_hold_the_rooms_memory() {
+    let srv = Srv::start();
+    let mut q1 = Peer::join(&srv, 1);
+    let mut q2 = Peer::join(&srv, 2);
+    q1.expect(&join_msg(&q2.addr, 2));
+    let mut slow = Vec::new();
+    for n in 3..=7 {
+        let p = Peer::join_with_small_rcvbuf(&srv, n);
+        q1.expect(&join_msg(&p.addr, n));
+        q2.expect(&join_msg(&p.addr, n));
+        slow.push(p);
+    }
+    let mut flooder = Peer::join(&srv, 8);
+    for q in [&mut q1, &mut q2] {
+        q.expect(&join_msg(&flooder.addr, 8));
+    }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let heard = std::sync::Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = slow
+        .iter()
+        .map(|p| {
+            let mut r = p.stream.try_clone().expect("clone");
+            let stopped = std::sync::Arc::clone(&stop);
+            let heard = std::sync::Arc::clone(&heard);
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                r.set_read_timeout(Some(Duration::from_millis(50)))
+                    .expect("timeout");
+                // Nothing taken until the quiet pair has heard 1 MB: by then
+                // more than that waits for these five.
+                let deadline = Instant::now() + WAIT;
+                while heard.load(Relaxed) < 1 << 20 && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                while !stopped.load(Relaxed) {
+                    // 64 KiB, in as many reads as that takes (a small receive
+                    // buffer holds little at a time), then half a second off.
+                    let mut taken = 0;
+                    while taken < buf.len() {
+                        match r.read(&mut buf[taken..]) {
+                            Ok(0) => return,
+                            Ok(n) => taken += n,
+                            Err(_) => break,
+                        }
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                }
+            })
+        })
+        .collect();
+    // 27,000 lines of 100 bytes: about 3.5 MB for each reader, under the hard
+    // limit; 17.5 MB for the five, over the room's 16 MiB.
+    let line = "g".repeat(100);
+    let flood = send_msg(&flooder.addr, &line).len() * 27_000;
+    // The quiet pair reads all along (the flooder's send blocks until the server
+    // has it all), each in a thread of its own.
+    thread::scope(|s| {
+        s.spawn(|| flooder.send(format!("{line}\n").repeat(27_000).as_bytes()));
+        s.spawn(|| q2.read_n(flood));
+        while heard.load(Relaxed) < flood {
+            let n = (flood - heard.load(Relaxed)).min(64 * 1024);
+            q1.read_n(n);
+            heard.fetch_add(n, Relaxed);
+        }
+    });
+    // The five are cut (their leave notices reach the quiet pair), and the quiet
+    // pair's lines keep arriving within CATCH_UP_SECONDS + 1 s.
+    let bound = Duration::from_secs(Constants::CATCH_UP_SECONDS + 1);
+    let started = Instant::now();
+    let mut k = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        let sent = Instant::now();
+        q1.send(format!("quiet {k}\n").as_bytes());
+        let want = send_msg(&q1.addr, &format!("quiet {k}"));
+        q2.read_until(want.as_bytes());
+        assert!(
+            sent.elapsed() < bound,
+            "quiet line {k} took {:?}: the room waited for readers far behind",
+            sent.elapsed()
+        );
+        k += 1;
+        thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    let console = srv.console();
+    for p in &slow {
+        let cut = format!("The user {} left", p.addr);
+        assert!(console.contains(&cut), "{} was not cut", p.addr);
+    }
 }
 
 /// A `srv` whose stdout and stderr are set up by `setup`, its start line read

@@ -305,6 +305,24 @@ impl Peer {
         got
     }
 
+    /// Read until what was read ends with `want` (other lines may come before
+    /// it), within `WAIT`; returns all of it.
+    #[track_caller]
+    pub fn read_until(&mut self, want: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !got.ends_with(want) {
+            assert!(Instant::now() < deadline, "{}: timed out", self.addr);
+            let mut byte = [0u8; 1];
+            match self.stream.read(&mut byte) {
+                Ok(1) => got.push(byte[0]),
+                Ok(_) => panic!("{}: closed while waiting", self.addr),
+                Err(e) => panic!("{}: {e} while waiting", self.addr),
+            }
+        }
+        got
+    }
+
     /// Nothing arrives for `quiet`.
     #[track_caller]
     pub fn expect_silence(&mut self, quiet: Duration) {

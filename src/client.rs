@@ -221,8 +221,19 @@ pub fn run(
         }
     };
     // What the screen still holds, bounded: a stdout that does not drain must not
-    // keep the client from exiting. Then the terminal as it was, the socket closed.
-    client.out.finish(Duration::from_millis(500));
+    // keep the client from exiting. The editor's terminal gets its colours and
+    // autowrap back even if the rest is dropped (see `show`). Then the terminal's
+    // settings as they were, the socket closed.
+    if client.editing.is_some() {
+        let ending = b"\x1b[0m\x1b[?7h";
+        client.out.finish_ending(
+            Duration::from_millis(500),
+            ending,
+            Duration::from_millis(250),
+        );
+    } else {
+        client.out.finish(Duration::from_millis(500));
+    }
     crate::stdio::log_finish(Duration::from_millis(250));
     drop(client.editing.take());
     // The report's `connSock.close()`; a dropped OwnedFd would close it silently.

@@ -204,6 +204,22 @@ impl Output {
             wait_writable(self.fd, left);
         }
     }
+
+    /// [`Output::finish`], then, whatever is still unsent, `ending`: what puts the
+    /// terminal's modes back (the client's autowrap). A terminal that lags when
+    /// the program leaves may have taken the bytes that changed a mode but not
+    /// those that restore it: the rest is dropped, `ending` written in its place
+    /// (an escape sequence cut short is abandoned at the next ESC), with a last
+    /// `after` to get it out.
+    pub fn finish_ending(&mut self, within: Duration, ending: &[u8], after: Duration) {
+        self.finish(within);
+        if self.broken {
+            return;
+        }
+        self.buf.truncate(self.sent);
+        self.buf.extend_from_slice(ending);
+        self.finish(after);
+    }
 }
 
 /// `... N lines not shown`, for the lines an [`Output`] dropped.
@@ -378,6 +394,42 @@ mod tests {
         out.limit = 100;
         out.print(&[b"back\n"]);
         assert_eq!(out.buf, b"... 2 lines not shown\nback\n");
+    }
+
+    #[test]
+    fn a_lagging_terminal_still_gets_the_ending() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        // A pipe whose reader lags: it takes nothing until `within` has passed.
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).expect("pipe");
+        let mut out = Output::new(w.as_raw_fd(), usize::MAX, false);
+        out.push(b"\x1b[?7l");
+        out.push(&vec![b'x'; 1 << 20]);
+        out.push(b"\x1b[?7h");
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut got = Vec::new();
+            let mut r = std::fs::File::from(r);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut buf = [0u8; 65536];
+            while Instant::now() < deadline && !got.ends_with(b"\x1b[0m\x1b[?7h") {
+                match r.read(&mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            got
+        });
+        let ending = b"\x1b[0m\x1b[?7h";
+        out.finish_ending(Duration::from_millis(50), ending, Duration::from_secs(2));
+        let got = reader.join().expect("reader");
+        assert!(got.starts_with(b"\x1b[?7l"));
+        assert!(got.len() < (1 << 20), "the rest was dropped");
+        assert!(
+            got.ends_with(ending),
+            "the terminal's modes were not put back"
+        );
+        drop(w);
     }
 
     #[test]

@@ -283,16 +283,7 @@ fn a_slow_steady_reader_is_never_cut() {
 #[test]
 fn a_reader_that_stops_is_cut_and_the_room_goes_on() {
     let srv = Srv::start();
-    let mut q1 = Peer::join(&srv, 1);
-    let mut q2 = Peer::join(&srv, 2);
-    q1.expect(&join_msg(&q2.addr, 2));
-    let sleeper = Peer::join_with_small_rcvbuf(&srv, 3);
-    q1.expect(&join_msg(&sleeper.addr, 3));
-    q2.expect(&join_msg(&sleeper.addr, 3));
-    let mut talker = Peer::join(&srv, 4);
-    for q in [&mut q1, &mut q2] {
-        q.expect(&join_msg(&talker.addr, 4));
-    }
+    let (mut q1, mut q2, sleeper, mut talker) = quiet_pair_reader_and_talker(&srv);
     // The talker fills the sleeper's queues: 600 KB, more than its kernel buffers
     // and the 256 KiB soft limit hold. For a second the room waits for the
     // sleeper (it was taking bytes until just now); then it stops waiting.
@@ -346,16 +337,7 @@ fn a_reader_that_stops_is_cut_and_the_room_goes_on() {
 #[test]
 fn a_reader_far_behind_cannot_hold_the_room() {
     let srv = Srv::start();
-    let mut q1 = Peer::join(&srv, 1);
-    let mut q2 = Peer::join(&srv, 2);
-    q1.expect(&join_msg(&q2.addr, 2));
-    let late = Peer::join_with_small_rcvbuf(&srv, 3);
-    q1.expect(&join_msg(&late.addr, 3));
-    q2.expect(&join_msg(&late.addr, 3));
-    let mut flooder = Peer::join(&srv, 4);
-    for q in [&mut q1, &mut q2] {
-        q.expect(&join_msg(&flooder.addr, 4));
-    }
+    let (mut q1, mut q2, late, mut flooder) = quiet_pair_reader_and_talker(&srv);
     // 40,000 lines of 50 bytes: about 3.4 MB for each reader, under the hard limit.
     let line = "f".repeat(50);
     flooder.send(format!("{line}\n").repeat(40_000).as_bytes());
@@ -407,16 +389,7 @@ fn a_reader_far_behind_cannot_hold_the_room() {
 #[test]
 fn a_reader_that_slows_down_holds_the_room_briefly() {
     let srv = Srv::start();
-    let mut q1 = Peer::join(&srv, 1);
-    let mut q2 = Peer::join(&srv, 2);
-    q1.expect(&join_msg(&q2.addr, 2));
-    let slowing = Peer::join_with_small_rcvbuf(&srv, 3);
-    q1.expect(&join_msg(&slowing.addr, 3));
-    q2.expect(&join_msg(&slowing.addr, 3));
-    let mut flooder = Peer::join(&srv, 4);
-    for q in [&mut q1, &mut q2] {
-        q.expect(&join_msg(&flooder.addr, 4));
-    }
+    let (mut q1, mut q2, slowing, mut flooder) = quiet_pair_reader_and_talker(&srv);
     // 40,000 lines of 50 bytes: about 3.4 MB for each reader, under the hard
     // limit. The slowing reader takes nothing meanwhile.
     let line = "f".repeat(50);
@@ -571,6 +544,23 @@ fn readers_far_behind_cannot_hold_the_rooms_memory() {
         let cut = format!("The user {} left", p.addr);
         assert!(console.contains(&cut), "{} was not cut", p.addr);
     }
+}
+
+/// Four members, each join seen by those before: a quiet pair, a reader with a
+/// small receive buffer (so what waits for it is in its outbox, where the server
+/// judges it), and a talker.
+fn quiet_pair_reader_and_talker(srv: &Srv) -> (Peer, Peer, Peer, Peer) {
+    let mut q1 = Peer::join(srv, 1);
+    let mut q2 = Peer::join(srv, 2);
+    q1.expect(&join_msg(&q2.addr, 2));
+    let reader = Peer::join_with_small_rcvbuf(srv, 3);
+    q1.expect(&join_msg(&reader.addr, 3));
+    q2.expect(&join_msg(&reader.addr, 3));
+    let talker = Peer::join(srv, 4);
+    for q in [&mut q1, &mut q2] {
+        q.expect(&join_msg(&talker.addr, 4));
+    }
+    (q1, q2, reader, talker)
 }
 
 /// A `srv` whose stdout and stderr are set up by `setup`, its start line read

@@ -62,10 +62,7 @@ impl Pty {
     /// Start `cmd` with this terminal as its stdin, stdout, stderr and controlling
     /// terminal (so that Ctrl+C typed on it is SIGINT for it, a resize SIGWINCH).
     pub fn spawn(&mut self, cmd: &mut Command) -> Child {
-        let slave = self.slave.take().expect("one program per terminal");
-        cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave));
+        self.attach(cmd);
         unsafe {
             cmd.pre_exec(|| {
                 libc::setsid();
@@ -85,10 +82,7 @@ impl Pty {
     /// (a group without one is "orphaned", and the kernel drops those signals),
     /// so `spawn` cannot show them. Returns the "shell" and the command's pid.
     pub fn spawn_job(&mut self, cmd: &mut Command) -> (Child, i32) {
-        let slave = self.slave.take().expect("one program per terminal");
-        cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave));
+        self.attach(cmd);
         // Only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
@@ -128,6 +122,14 @@ impl Pty {
         }
         assert!(job != 0, "the job did not start");
         (shell, job)
+    }
+
+    /// The terminal as `cmd`'s stdin, stdout and stderr.
+    fn attach(&mut self, cmd: &mut Command) {
+        let slave = self.slave.take().expect("one program per terminal");
+        cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup")))
+            .stderr(Stdio::from(slave));
     }
 
     /// Copy what the program writes into the byte log and the screen.

@@ -35,13 +35,12 @@ impl Program {
 
     /// The usage line.
     pub fn usage(self) -> String {
-        let editor = if self == Program::Cli {
-            " [--no-editor]"
-        } else {
-            ""
+        let own = match self {
+            Program::Srv => " [--per-host N]",
+            Program::Cli => " [--no-editor]",
         };
         format!(
-            "usage: {} [--no-color] [--trace]{editor} <host> <port>",
+            "usage: {} [--no-color] [--trace]{own} <host> <port>",
             self.name()
         )
     }
@@ -56,6 +55,8 @@ Clients: cli, nc or telnet. An empty line leaves the room. Port 0 picks a free p
 Options:
   --no-color    send and print plain text (also when NO_COLOR is set)
   --trace       print every system call on stderr (also SELECT_CHAT_TRACE=1)
+  --per-host N  let N members come from one address at once (default 16);
+                raise it for a class behind one NAT
   -h, --help    show this help
   -V, --version show the version"
             }
@@ -99,6 +100,9 @@ pub struct Args {
     pub trace: bool,
     /// `--no-editor` (`cli` only): read stdin as the report does, even on a terminal.
     pub no_editor: bool,
+    /// `--per-host N` (`srv` only): members from one host at once (rule 4 of
+    /// [`crate::policy`]).
+    pub per_host: usize,
 }
 
 /// Parse the arguments of `program` after its name.
@@ -113,11 +117,27 @@ pub fn parse(
     let mut positional = Vec::new();
     let (mut no_color, mut trace, mut no_editor) = (false, false, false);
     let mut options_done = false;
-    for arg in args {
+    let mut per_host = crate::policy::PER_HOST;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
         let arg = arg
             .into_string()
             .map_err(|a| format!("argument {a:?} is not valid UTF-8"))?;
         match arg.as_str() {
+            "--per-host" if !options_done && program == Program::Srv => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.into_string().ok())
+                    .unwrap_or_default();
+                per_host = match n.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(format!(
+                            "invalid --per-host '{n}' (expected a number from 1)"
+                        ));
+                    }
+                };
+            }
             "--help" | "-h" if !options_done => return Ok(Command::Help),
             "--version" | "-V" if !options_done => return Ok(Command::Version),
             "--no-color" | "--no-colour" if !options_done => no_color = true,
@@ -153,6 +173,7 @@ pub fn parse(
         no_color,
         trace,
         no_editor,
+        per_host,
     }))
 }
 
@@ -183,7 +204,8 @@ pub fn start(program: Program) -> Result<Args, ExitCode> {
         }
     };
     if args.trace || trace::wanted_by_env() {
-        trace::enable();
+        let colour = crate::fd::isatty(io::stderr()) && !crate::texts::no_color_env();
+        trace::enable(stdio::log_bytes, colour);
     }
     stdio::init(program.name());
     Ok(args)
@@ -212,6 +234,7 @@ mod tests {
             no_color: false,
             trace: false,
             no_editor: false,
+            per_host: crate::policy::PER_HOST,
         });
         assert_eq!(p(Program::Cli, &["::1", "7777"]), Ok(want));
         let want = Command::Run(Args {
@@ -220,11 +243,17 @@ mod tests {
             no_color: true,
             trace: true,
             no_editor: false,
+            per_host: 40,
         });
         assert_eq!(
-            p(Program::Srv, &["--no-color", "--trace", "0.0.0.0", "0"]),
+            p(
+                Program::Srv,
+                &["--no-color", "--trace", "--per-host", "40", "0.0.0.0", "0"]
+            ),
             Ok(want)
         );
+        assert!(p(Program::Srv, &["--per-host", "0", "h", "1"]).is_err());
+        assert!(p(Program::Cli, &["--per-host", "3", "h", "1"]).is_err());
     }
 
     #[test]

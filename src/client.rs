@@ -27,7 +27,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -38,7 +38,7 @@ use crate::editor::{Action, Editor};
 use crate::outbox::{Flushed, Outbox};
 use crate::sanitize::TerminalFilter;
 use crate::screen::{Message, Messages, wrap};
-use crate::select::{SelectError, select};
+use crate::select::select;
 use crate::show::{context, format_addr};
 use crate::signals::SelfPipe;
 use crate::stdio::Output;
@@ -46,9 +46,11 @@ use crate::term::{self, Raw};
 use crate::texts::{Constants, TextColors, Texts, painted};
 use crate::{fd, net};
 
-/// Stop reading stdin while this much typed text waits for the server: the
-/// server is not reading, so more would only pile up here.
-const STDIN_PAUSE: usize = 64 * 1024;
+/// Typed text that may wait for a server that does not take it. Past it, plain
+/// mode stops reading stdin (a pipe loses nothing by waiting); the editor keeps
+/// reading the keys, so that Ctrl+C is always seen, and drops the lines it
+/// cannot queue, saying so.
+const TYPED_LIMIT: usize = 64 * 1024;
 
 /// Stop reading the server while this much waits for the screen (a terminal
 /// stopped with Ctrl+S, a pipe nobody reads): nothing is dropped, the server's
@@ -113,9 +115,8 @@ fn handshake(sock: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
         match select([], [sock.as_fd()], Some(left)) {
             Ok(ready) if ready.count() > 0 => break,
             Ok(_) => return Err(Errno::ETIMEDOUT),
-            Err(SelectError::Interrupted) => continue,
-            Err(SelectError::Os(e)) => return Err(e),
-            Err(SelectError::FdTooLarge(_)) => return Err(Errno::EMFILE),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
         }
     }
     // 5. Which way: SO_ERROR holds the handshake's outcome.
@@ -149,6 +150,8 @@ struct Editing {
     cols: usize,
     /// The prompt and the line are on the screen (on the last row).
     prompt_shown: bool,
+    /// A redraw was skipped while the screen was full: draw once it drains.
+    stale: bool,
 }
 
 /// The client's state: the report's `connSock` and what a robust client adds.
@@ -165,6 +168,8 @@ pub struct Client<'a> {
     filter: TerminalFilter,
     /// The last byte read from stdin (plain mode), to end an unfinished line at EOF.
     last_typed: u8,
+    /// Typed lines dropped since the outbox last emptied: the server took none.
+    unsent: u64,
     input: Input,
     /// Colour the client's own texts and let the server's colours through. Off
     /// when stdout is not a terminal or `NO_COLOR` is set.
@@ -200,6 +205,7 @@ pub fn run(
             messages: Messages::new(),
             cols: term::columns(io::stdout()),
             prompt_shown: false,
+            stale: false,
         });
     let mut client = Client {
         sock,
@@ -208,6 +214,7 @@ pub fn run(
         outbox: Outbox::new(),
         filter: TerminalFilter::new(),
         last_typed: b'\n',
+        unsent: 0,
         input: Input::Open,
         colour,
         out,
@@ -253,9 +260,10 @@ impl Client<'_> {
     pub fn run_client(&mut self) -> io::Result<Flow> {
         // ANCHOR: run_client
         // 1. Read list: the signal pipe, the connection while the screen keeps up,
-        //    stdin while it is open and the server keeps up. Write list: the
-        //    connection, if typed text waits.
-        let reading_stdin = self.input == Input::Open && self.outbox.len() < STDIN_PAUSE;
+        //    stdin while it is open (in plain mode: while the server keeps up).
+        //    Write list: the connection, if typed text waits.
+        let keeps_up = self.editing.is_some() || self.outbox.len() < TYPED_LIMIT;
+        let reading_stdin = self.input == Input::Open && keeps_up;
         let reading_sock = self.out.pending() < SCREEN_PAUSE;
         let read_list = [self.pipe.fd()]
             .into_iter()
@@ -272,21 +280,20 @@ impl Client<'_> {
         };
         let ready = match select(read_list, write_list, timeout) {
             Ok(ready) => ready,
-            Err(SelectError::Interrupted) => return Ok(Flow::Continue),
-            Err(e) => return Err(e.into()),
+            Err(Errno::EINTR) => return Ok(Flow::Continue),
+            Err(e) => return Err(context(e, "select")),
         };
         // 2. A signal: Ctrl+C or kill (leave politely, as the report does), a
         //    resize, the end of a suspension.
-        if ready.readable(self.pipe.fd().as_raw_fd()) && self.on_signals() == Flow::Stop {
+        if ready.readable(self.pipe.fd()) && self.on_signals() == Flow::Stop {
             return Ok(Flow::Stop);
         }
         // 3. The server spoke (or closed).
-        if reading_sock && ready.readable(self.sock.as_raw_fd()) && self.recv_msg() == Flow::Stop {
+        if reading_sock && ready.readable(&self.sock) && self.recv_msg() == Flow::Stop {
             return Ok(Flow::Stop);
         }
         // 4. The user typed.
-        if reading_stdin && ready.readable(self.stdin.as_raw_fd()) && self.send_msg() == Flow::Stop
-        {
+        if reading_stdin && ready.readable(self.stdin) && self.send_msg() == Flow::Stop {
             return Ok(Flow::Stop);
         }
         // 5. Send what waits; after stdin's end, then the leave line on its own.
@@ -295,6 +302,9 @@ impl Client<'_> {
         }
         // ANCHOR_END: run_client
         self.out.flush();
+        if self.editing.as_ref().is_some_and(|e| e.stale) && self.out.pending() == 0 {
+            self.display_you();
+        }
         crate::stdio::log_flush();
         if self.out.is_broken() {
             return Ok(self.output_closed());
@@ -365,7 +375,7 @@ impl Client<'_> {
             Ok(n) if self.editing.is_some() => self.edit(&buf[..n]),
             Ok(n) => {
                 self.last_typed = buf[n - 1];
-                // The outbox limit cannot be passed: stdin is paused well before it.
+                // Within the limit: stdin is paused before it is reached.
                 self.outbox.push(&buf[..n]);
                 self.display_you()
             }
@@ -391,6 +401,8 @@ impl Client<'_> {
             format_args!("{}", Texts::SHOW_YOU),
         );
         match &mut self.editing {
+            // Not over a screen that does not keep up: once it has drained.
+            Some(e) if self.out.pending() >= SCREEN_PAUSE => e.stale = true,
             // Never inside a message that is still arriving.
             Some(e) if self.input == Input::Open && !e.messages.is_mid_message() => {
                 let mut row = Vec::new();
@@ -398,6 +410,7 @@ impl Client<'_> {
                     .render(&prompt, Texts::SHOW_YOU.len(), e.cols, &mut row);
                 self.out.push(&row);
                 e.prompt_shown = true;
+                e.stale = false;
             }
             Some(_) => {}
             None => self.out.push(&prompt),
@@ -416,6 +429,12 @@ impl Client<'_> {
         for action in actions {
             match action {
                 Action::Send(line) => {
+                    let mut typed = line.clone().into_bytes();
+                    typed.push(b'\n');
+                    if !self.outbox.push_within(&typed, TYPED_LIMIT) {
+                        self.not_sent();
+                        continue;
+                    }
                     // What was said stays on the screen, whole, as the report's
                     // terminal would leave it; then a fresh prompt.
                     self.hide_line();
@@ -430,8 +449,6 @@ impl Client<'_> {
                         text: said,
                         continued: false,
                     }]);
-                    self.outbox.push(line.as_bytes());
-                    self.outbox.push(b"\n");
                 }
                 // The report's "terminal word": an empty line leaves, then the
                 // server closes and the client says it was disconnected.
@@ -519,20 +536,41 @@ impl Client<'_> {
         self.out.push(b"\r\n");
         self.out.finish(Duration::from_millis(100));
         let _ = editing.raw.leave();
-        let me = nix::unistd::Pid::this();
-        let _ = crate::traced!(
-            nix::sys::signal::kill(me, Signal::SIGSTOP),
-            crate::trace::show_zero,
-            "kill({me}, SIGSTOP)"
+        let _ = fd::stop_self();
+    }
+
+    /// A typed line the outbox cannot take: the server has not taken what was
+    /// typed before. The first one says so on the screen; the others are counted,
+    /// and their number shown once the server takes text again.
+    fn not_sent(&mut self) {
+        self.unsent += 1;
+        if self.unsent == 1 {
+            self.notice(b"\r< The server is not taking what you type: lines are not sent \n");
+        }
+    }
+
+    /// Show a notice of the client's own (red, bold) above the prompt.
+    fn notice(&mut self, text: &[u8]) {
+        let text = painted(
+            self.colour,
+            &[TextColors::RED, TextColors::BOLD],
+            format_args!("{}", String::from_utf8_lossy(text)),
         );
+        match self.editing.is_some() {
+            true => self.show(&[Message {
+                text,
+                continued: false,
+            }]),
+            false => self.out.push(&text),
+        }
     }
 
     /// Send what waits; once stdin has ended and all is sent, queue the leave line.
     // ANCHOR: client_flush
     fn flush(&mut self) -> Flow {
         loop {
-            match self.outbox.flush(&self.sock) {
-                Ok(Flushed::All) => {}
+            match self.outbox.flush(|typed| net::send(&self.sock, typed)) {
+                Ok(Flushed::All) => self.all_sent(),
                 Ok(Flushed::Blocked) => return Flow::Continue,
                 Err(_) => return self.disconnected(),
             }
@@ -546,6 +584,15 @@ impl Client<'_> {
         }
     }
     // ANCHOR_END: client_flush
+
+    /// Everything typed was sent: if lines were dropped meanwhile, say how many.
+    fn all_sent(&mut self) {
+        let unsent = std::mem::take(&mut self.unsent);
+        if unsent > 0 {
+            let text = format!("\r< {unsent} typed lines were not sent \n");
+            self.notice(text.as_bytes());
+        }
+    }
 
     /// The server closed: print the report's "disconnected" line.
     fn disconnected(&mut self) -> Flow {
@@ -584,7 +631,7 @@ impl Client<'_> {
             self.outbox.push(b"\n");
         }
         self.outbox.push(b"\n");
-        let _ = self.outbox.flush(&self.sock);
+        let _ = self.outbox.flush(|typed| net::send(&self.sock, typed));
     }
     // ANCHOR_END: leave_now
 }

@@ -13,7 +13,11 @@
 //! - [`signals`]: Ctrl+C and `kill` without races (the self-pipe trick).
 //! - [`framing`]: cutting the TCP byte stream back into lines.
 //! - [`sanitize`]: keeping a peer's control bytes off other people's terminals.
-//! - [`outbox`]: bytes waiting for a socket, bounded, sent without blocking.
+//! - [`outbox`]: bytes waiting for an fd (a socket, the console, stderr, the
+//!   client's screen), bounded, written without blocking.
+//! - [`room`]: the room's log: what the room says, kept once, a cursor per member.
+//! - [`policy`]: the room's rules: who may speak and how fast, who is cut, who
+//!   may come in; pure functions of state and a clock (a student may skip it).
 //! - [`server`]: `srv.py`'s functions: `run_server`, `connect_client`, `send_all`,
 //!   `recv_and_send_msg`, `make_*_msg`.
 //! - [`client`]: `cli.py`'s functions: `connect`, `run_client`, `recv_msg`,
@@ -33,6 +37,8 @@ pub mod fd;
 pub mod framing;
 pub mod net;
 pub mod outbox;
+pub mod policy;
+pub mod room;
 pub mod sanitize;
 pub mod screen;
 pub mod select;

@@ -10,9 +10,9 @@
 //!
 //! Every function returns nix's `Result<_, Errno>`: where C returns -1 and sets
 //! `errno`, nix returns `Err(errno)`. The callers add the context a person can act
-//! on (which address, which step) with [`crate::show::context`]. Each call goes
-//! through [`traced!`](crate::traced), which prints it for `--trace` and otherwise
-//! costs one flag test.
+//! on (which address, which step) with [`crate::show::context`]. Each call ends
+//! with `.traced(...)`, which prints it for `--trace` ([`crate::trace`]) and
+//! otherwise costs one flag test.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -24,8 +24,7 @@ use nix::sys::socket::{
 };
 
 use crate::show::format_addr;
-use crate::trace::{show_addr, show_data, show_fd, show_socket_error, show_zero};
-use crate::traced;
+use crate::trace::{Traced, TracedData};
 
 /// Resolve `host` and `port` to the addresses to try, in order.
 ///
@@ -100,11 +99,8 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
         SocketAddr::V4(_) => (AddressFamily::Inet, "AF_INET"),
         SocketAddr::V6(_) => (AddressFamily::Inet6, "AF_INET6"),
     };
-    traced!(
-        socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None),
-        show_fd,
-        "socket({name}, SOCK_STREAM)"
-    )
+    socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .traced(|| format!("socket({name}, SOCK_STREAM)"))
 }
 // ANCHOR_END: socket
 
@@ -119,12 +115,12 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
 /// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 // ANCHOR: set_reuse_addr
 pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
-    traced!(
-        socket::setsockopt(fd, sockopt::ReuseAddr, &true),
-        show_zero,
-        "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
-        fd.as_raw_fd()
-    )
+    socket::setsockopt(fd, sockopt::ReuseAddr, &true).traced(|| {
+        format!(
+            "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
+            fd.as_raw_fd()
+        )
+    })
 }
 // ANCHOR_END: set_reuse_addr
 
@@ -135,12 +131,12 @@ pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
 /// # References
 /// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
 pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
-    traced!(
-        socket::setsockopt(fd, sockopt::Ipv6V6Only, &false),
-        show_zero,
-        "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
-        fd.as_raw_fd()
-    )
+    socket::setsockopt(fd, sockopt::Ipv6V6Only, &false).traced(|| {
+        format!(
+            "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
+            fd.as_raw_fd()
+        )
+    })
 }
 
 /// `setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1)`: send small segments at once
@@ -156,12 +152,12 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 /// # References
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
 pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
-    traced!(
-        socket::setsockopt(fd, sockopt::TcpNoDelay, &true),
-        show_zero,
-        "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
-        fd.as_raw_fd()
-    )
+    socket::setsockopt(fd, sockopt::TcpNoDelay, &true).traced(|| {
+        format!(
+            "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
+            fd.as_raw_fd()
+        )
+    })
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bytes)`: cap the kernel's send buffer
@@ -177,12 +173,12 @@ pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html) (`tcp_wmem`)
 // ANCHOR: set_send_buffer
 pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
-    traced!(
-        socket::setsockopt(fd, sockopt::SndBuf, &bytes),
-        show_zero,
-        "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
-        fd.as_raw_fd()
-    )
+    socket::setsockopt(fd, sockopt::SndBuf, &bytes).traced(|| {
+        format!(
+            "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
+            fd.as_raw_fd()
+        )
+    })
 }
 // ANCHOR_END: set_send_buffer
 
@@ -198,13 +194,8 @@ pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
 /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
 // ANCHOR: bind
 pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    traced!(
-        socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr)),
-        show_zero,
-        "bind({}, {})",
-        fd.as_raw_fd(),
-        format_addr(addr)
-    )
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+        .traced(|| format!("bind({}, {})", fd.as_raw_fd(), format_addr(addr)))
 }
 // ANCHOR_END: bind
 
@@ -220,12 +211,9 @@ pub fn bind(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
 // ANCHOR: listen
 pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
-    traced!(
-        Backlog::new(backlog).and_then(|b| socket::listen(fd, b)),
-        show_zero,
-        "listen({}, {backlog})",
-        fd.as_raw_fd()
-    )
+    Backlog::new(backlog)
+        .and_then(|b| socket::listen(fd, b))
+        .traced(|| format!("listen({}, {backlog})", fd.as_raw_fd()))
 }
 // ANCHOR_END: listen
 
@@ -246,13 +234,12 @@ pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
 /// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
 // ANCHOR: accept
 pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
-    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    traced!(
-        socket::accept4(listener, flags),
-        show_fd,
-        "accept4({}, SOCK_NONBLOCK|SOCK_CLOEXEC)",
-        listener.as_raw_fd()
-    )
+    socket::accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC).traced(|| {
+        format!(
+            "accept4({}, SOCK_NONBLOCK|SOCK_CLOEXEC)",
+            listener.as_raw_fd()
+        )
+    })
 }
 // ANCHOR_END: accept
 
@@ -271,13 +258,8 @@ pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
 // ANCHOR: connect
 pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
-    traced!(
-        socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr)),
-        show_zero,
-        "connect({}, {})",
-        fd.as_raw_fd(),
-        format_addr(addr)
-    )
+    socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(*addr))
+        .traced(|| format!("connect({}, {})", fd.as_raw_fd(), format_addr(addr)))
 }
 // ANCHOR_END: connect
 
@@ -289,13 +271,9 @@ pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> nix::Result<()> {
 /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html) (`EINPROGRESS`)
 // ANCHOR: take_socket_error
 pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
-    let code = traced!(
-        socket::getsockopt(fd, sockopt::SocketError),
-        show_socket_error,
-        "getsockopt({}, SOL_SOCKET, SO_ERROR)",
-        fd.as_raw_fd()
-    )?;
-    Ok((code != 0).then(|| Errno::from_raw(code)))
+    socket::getsockopt(fd, sockopt::SocketError)
+        .map(|code| (code != 0).then(|| Errno::from_raw(code)))
+        .traced(|| format!("getsockopt({}, SOL_SOCKET, SO_ERROR)", fd.as_raw_fd()))
 }
 // ANCHOR_END: take_socket_error
 
@@ -312,12 +290,9 @@ pub fn take_socket_error(fd: &OwnedFd) -> nix::Result<Option<Errno>> {
 /// [getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
 // ANCHOR: peer_addr
 pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    traced!(
-        socket::getpeername::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a)),
-        show_addr,
-        "getpeername({})",
-        fd.as_raw_fd()
-    )
+    socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())
+        .and_then(|a| to_std(&a))
+        .traced(|| format!("getpeername({})", fd.as_raw_fd()))
 }
 // ANCHOR_END: peer_addr
 
@@ -326,12 +301,9 @@ pub fn peer_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
 /// # References
 /// [getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
 pub fn local_addr(fd: &OwnedFd) -> nix::Result<SocketAddr> {
-    traced!(
-        socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).and_then(|a| to_std(&a)),
-        show_addr,
-        "getsockname({})",
-        fd.as_raw_fd()
-    )
+    socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())
+        .and_then(|a| to_std(&a))
+        .traced(|| format!("getsockname({})", fd.as_raw_fd()))
 }
 
 fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
@@ -358,12 +330,8 @@ fn to_std(addr: &SockaddrStorage) -> nix::Result<SocketAddr> {
 // ANCHOR: recv
 pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
     let asked = buf.len();
-    traced!(
-        socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()),
-        |&n, out| show_data(n, &buf[..n], out),
-        "recv({}, {asked})",
-        fd.as_raw_fd()
-    )
+    socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty())
+        .traced_data(buf, || format!("recv({}, {asked})", fd.as_raw_fd()))
 }
 // ANCHOR_END: recv
 
@@ -381,13 +349,13 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
 /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
 // ANCHOR: send
 pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
-    traced!(
-        socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL),
-        |&n, out| show_data(n, &buf[..n], out),
-        "send({}, {} bytes, MSG_NOSIGNAL)",
-        fd.as_raw_fd(),
-        buf.len()
-    )
+    socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).traced_data(buf, || {
+        format!(
+            "send({}, {} bytes, MSG_NOSIGNAL)",
+            fd.as_raw_fd(),
+            buf.len()
+        )
+    })
 }
 // ANCHOR_END: send
 
@@ -405,14 +373,40 @@ pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
 /// [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
 // ANCHOR: shutdown_write
 pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
-    traced!(
-        socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Write),
-        show_zero,
-        "shutdown({}, SHUT_WR)",
-        fd.as_raw_fd()
-    )
+    socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Write)
+        .traced(|| format!("shutdown({}, SHUT_WR)", fd.as_raw_fd()))
 }
 // ANCHOR_END: shutdown_write
+
+/// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {on, 0})`, then `close(fd)`: the
+/// abortive close. The kernel sends a reset (RST) and frees the socket and its
+/// buffers at once.
+///
+/// Not in the report. A plain `close` hands the kernel whatever the socket still
+/// had to send; for a reader that stopped reading, that is its full send buffer,
+/// and the kernel keeps the socket (an orphan, probing a zero window) for minutes
+/// to deliver it. For a member being cut, nobody will read those bytes: the
+/// server closes abortively, and its memory comes back at once. A member that
+/// leaves politely gets the lingering close instead ([`shutdown_write`]).
+///
+/// # References
+/// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html) (`SO_LINGER`),
+/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html); Stevens, UNP 7.5
+// ANCHOR: close_abortively
+pub fn close_abortively(fd: OwnedFd) -> nix::Result<()> {
+    let now = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = socket::setsockopt(&fd, sockopt::Linger, &now).traced(|| {
+        format!(
+            "setsockopt({}, SOL_SOCKET, SO_LINGER, {{1, 0}})",
+            fd.as_raw_fd()
+        )
+    });
+    crate::fd::close(fd)
+}
+// ANCHOR_END: close_abortively
 
 #[cfg(test)]
 mod tests {

@@ -7,28 +7,34 @@
 //! report" where it happens; `docs/walkthrough.md` lists every difference.
 //!
 //! One turn of the loop ([`Server::run_server`]):
-//! 1. `select` on the listener, the signal pipe and the members (for reading), and
-//!    on the members with output waiting (for writing);
-//! 2. a signal: stop; the listener: accept newcomers ([`Server::connect_client`]);
-//! 3. members with something to say: receive, cut into lines, relay, each up to
-//!    its fair share of the turn ([`Server::recv_and_send_msg`]);
-//! 4. remove the members that left, telling the others (`reap`);
-//! 5. send what waits to every member the kernel will take it from, judge the
-//!    readers, and remove those that failed or were cut.
+//! 1. `select` on the signal pipe, the listener and the members (for reading),
+//!    and on the members owed bytes (for writing);
+//! 2. a signal: stop;
+//! 3. the report's line, for each readable socket: the listener means a newcomer
+//!    ([`Server::connect_client`]), a member a message
+//!    ([`Server::recv_and_send_msg`]);
+//! 4. send each member what it is owed, as far as its socket takes it; cut the
+//!    members the rules say; remove those that left, telling the others.
+//!
+//! What the room says is kept once, in the room's log ([`crate::room`]); each
+//! member has a cursor in it. The rules (who may be read, who is cut, who may
+//! come in) are asked of [`crate::policy`]; this file only carries them out.
 //!
 //! Entry point: [`run`], given a bound listener (so tests can bind port 0).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::Flow;
 use crate::framing::{Line, LineFramer};
-use crate::outbox::{Outbox, Verdict};
+use crate::policy::{self, Hosts};
+use crate::room::{Audience, Id, RoomLog};
 use crate::sanitize::sanitize_line;
-use crate::select::{FD_SETSIZE, Ready, SelectError, select};
+use crate::select::{FD_SETSIZE, Ready, select};
 use crate::show::{context, format_addr, strerror};
 use crate::signals::SelfPipe;
 use crate::stdio::{self, Output};
@@ -48,26 +54,27 @@ pub struct Server<'p> {
     /// `conn_list.len()` is the number of users. Members are added by
     /// `connect_client` and removed only by `reap`, at the end of a turn.
     conn_list: Vec<Member>,
-    /// Members that left politely, finishing: written to until their outbox is
-    /// empty, then `shutdown(SHUT_WR)`, read (and discarded) until they close.
+    /// Members that left politely, finishing: sent what they were owed, then
+    /// `shutdown(SHUT_WR)`, read (and discarded) until they close.
     closing: Vec<Closing>,
+    /// What the room said, once for all its readers (not in the report).
+    log: RoomLog,
+    /// The rules' account of each host (see [`crate::policy`]).
+    hosts: Hosts,
     /// An fd kept open for one purpose: when `accept` fails with `EMFILE`, close
     /// it, accept, turn the connection away, and open it again (not in the report).
     spare: Option<OwnedFd>,
     /// `accept` failed in a way only time cures: the listener is left out of the
     /// read list until then.
     accept_paused_until: Option<Instant>,
-    /// A reader that is behind but reading, or too much queued in all: the room
-    /// reads no new lines this turn (decided at the end of the previous one).
-    room_waits: bool,
-    /// Where the fair share of the next turn starts (see `run_server`, step 3).
-    first: usize,
+    /// The id the next member gets.
+    next_id: Id,
     /// Send and print the report's colours (`--no-color` and `NO_COLOR`: no).
     colour: bool,
     /// The server's console (stdout), where the report `print`s every notice.
     console: Output,
-    /// The messages of one member in one turn, formatted once, for all.
-    batch: Vec<u8>,
+    /// What one `send` to one member carries, gathered from the log (reused).
+    scratch: Vec<u8>,
 }
 // ANCHOR_END: server_state
 
@@ -78,16 +85,19 @@ pub struct Server<'p> {
 #[derive(Debug)]
 struct Member {
     sock: OwnedFd,
+    /// Its audience name in the room's log.
+    id: Id,
     /// `ip:port` from `getpeername` at accept time: asking again later fails
     /// once the peer is gone, which is what brings the report's server down.
     addr: String,
-    /// Bytes received and not relayed yet: at most one line and one `recv`.
+    /// Its host, for the rules.
+    ip: IpAddr,
+    /// Bytes received and not relayed yet: at most one `recv`.
     framer: LineFramer,
-    /// Bytes for this member that the kernel has not taken yet.
-    outbox: Outbox,
-    /// Not read before then: each turn in which it spoke pushed this ahead
-    /// (IRC's "fake lag"; see `SENDS_PER_SPEAKER`).
-    quiet_until: Instant,
+    /// Its place in the room's log: everything before it was sent.
+    cursor: u64,
+    /// The last `send` stopped short: only `select` can say when to try again.
+    blocked: bool,
     /// Set when the member must go; it is removed by `reap`, at the end of the
     /// turn, never while a loop over the members is running.
     leaving: Option<Leave>,
@@ -99,27 +109,27 @@ struct Member {
 enum Leave {
     /// An empty line, or end of stream: the normal way out.
     Quit,
-    /// A reset, a failed send, or a reader cut for not reading: the report's
-    /// "(error)" leave.
+    /// A reset or a failed send: the report's "(error)" leave.
     Error,
+    /// Cut by the rules: an "(error)" leave too, and an abortive close.
+    Cut,
 }
 
 // ANCHOR: closing
 /// A member that left politely: out of the room, its leave announced, its socket
-/// kept open until the kernel has taken the rest of its outbox and the client has
-/// closed its side, or `DRAIN_SECONDS` pass (the lingering close, not in the
-/// report, which closes at once and loses what was not sent).
+/// kept open until it has been sent what it was owed and has closed its side, or
+/// `DRAIN_TIME` passes (the lingering close, not in the report, which closes at
+/// once and loses what was not sent).
 #[derive(Debug)]
 struct Closing {
-    sock: OwnedFd,
-    outbox: Outbox,
+    member: Member,
+    /// The head of the log when it left: it is owed nothing said after.
+    until: u64,
     deadline: Instant,
     /// `shutdown(SHUT_WR)` was made: the client has seen (or will see) our FIN.
     shut: bool,
     /// The client closed its side (`recv` returned 0) or the connection broke.
     peer_closed: bool,
-    /// Added in this turn: `select` looked at it as a member, not as a leaver.
-    new: bool,
 }
 // ANCHOR_END: closing
 
@@ -158,13 +168,20 @@ pub fn open_listener(host: &str, port: u16) -> io::Result<OwnedFd> {
 ///
 /// Prints the start line, runs [`Server::run_server`] until it says stop, then
 /// closes every client and prints the report's `KeyboardInterrupt` line. `colour`
-/// says whether to send and print the report's colours.
+/// says whether to send and print the report's colours; `per_host` is rule 4 of
+/// [`crate::policy`].
 ///
 /// # Errors
 /// Only errors that concern the whole server (`select` failing with anything but
 /// `EINTR`, `getsockname` on the listener). One client's trouble is never an error
 /// here: that client is removed and the others go on.
-pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) -> io::Result<()> {
+pub fn run(
+    listener: OwnedFd,
+    pipe: &SelfPipe,
+    colour: bool,
+    per_host: usize,
+    console: Output,
+) -> io::Result<()> {
     let port = net::local_addr(&listener)
         .map_err(|e| context(e, "getsockname"))?
         .port();
@@ -173,13 +190,14 @@ pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) ->
         pipe,
         conn_list: Vec::new(),
         closing: Vec::new(),
+        log: RoomLog::new(),
+        hosts: Hosts::new(per_host),
         spare: fd::open_dev_null().ok(),
         accept_paused_until: None,
-        room_waits: false,
-        first: 0,
+        next_id: 0,
         colour,
         console,
-        batch: Vec::new(),
+        scratch: Vec::new(),
     };
     server.console.print(&[&make_start_msg(port, colour)]);
     server.console.flush();
@@ -207,78 +225,44 @@ pub fn run(listener: OwnedFd, pipe: &SelfPipe, colour: bool, console: Output) ->
 impl Server<'_> {
     /// One turn of the loop: wait in `select`, then serve whatever is ready.
     ///
-    /// Twin of the report's `run_server(servSock, connList)`. Its `except
+    /// Twin of the report's `run_server(servSock, connList)`, step for step: its
+    /// `select`, then its line `connect_client(...) if sock == servSock else
+    /// recv_and_send_msg(...)` for each readable socket. Its `except
     /// KeyboardInterrupt` becomes the signal pipe in the read list (returning
-    /// [`Flow::Stop`]). The steps are numbered in the module docs.
+    /// [`Flow::Stop`]). Not in the report: the write list and the time-out, and
+    /// step 4.
     ///
     /// # Errors
     /// `select` failing with anything but `EINTR` (a bug, or `ENOMEM`).
     pub fn run_server(&mut self) -> io::Result<Flow> {
         // ANCHOR: run_server
-        // 1. Wait. Read list: the signal pipe, the listener, the members whose
-        //    earlier lines are all relayed (unless the room waits for a reader),
-        //    and the leavers still closing. Write list: only sockets with output
-        //    waiting (one with room is always writable: asking for all would spin).
+        // 1. Wait until a socket is ready or the next deadline (none: for ever).
         let now = Instant::now();
-        if self.accept_paused_until.is_some_and(|until| now >= until) {
-            self.accept_paused_until = None;
-        }
-        let read_list = [self.pipe.fd()]
-            .into_iter()
-            .chain(
-                self.accept_paused_until
-                    .is_none()
-                    .then(|| self.listener.as_fd()),
-            )
-            .chain(
-                self.conn_list
-                    .iter()
-                    .filter(|m| !self.room_waits && m.framer.wants_input() && m.quiet_until <= now)
-                    .map(|m| m.sock.as_fd()),
-            )
-            .chain(
-                self.closing
-                    .iter()
-                    .filter(|c| !c.peer_closed)
-                    .map(|c| c.sock.as_fd()),
-            );
-        let write_list = self
-            .conn_list
-            .iter()
-            .map(|m| (&m.sock, &m.outbox))
-            .chain(self.closing.iter().map(|c| (&c.sock, &c.outbox)))
-            .filter(|(_, outbox)| !outbox.is_empty())
-            .map(|(sock, _)| sock.as_fd())
-            .chain(self.console.waiting_fd())
-            .chain(stdio::log_waiting_fd());
-        let ready = match select(read_list, write_list, self.timeout(now)) {
+        let ready = match select(self.read_list(now), self.write_list(), self.timeout(now)) {
             Ok(ready) => ready,
             // A signal ran its handler: the pipe is readable now; look again.
-            Err(SelectError::Interrupted) => return Ok(Flow::Continue),
-            Err(e) => return Err(e.into()),
+            Err(Errno::EINTR) => return Ok(Flow::Continue),
+            Err(e) => return Err(context(e, "select")),
         };
         // 2. Ctrl+C or kill: stop between two steps, never inside one.
-        if ready.readable(raw(&self.pipe.fd())) && self.pipe.caught().stop {
+        if ready.readable(self.pipe.fd()) && self.pipe.caught().stop {
             return Ok(Flow::Stop);
         }
-        // Members accepted in this turn were not in the sets; serve only the others.
-        let watched = self.conn_list.len();
-        if ready.readable(raw(&self.listener)) {
-            self.connect_client();
+        // 3. The report's line: the listener means a newcomer, a member a message.
+        for sock in ready.readable_list() {
+            if sock == self.listener.as_raw_fd() {
+                self.connect_client();
+            } else if let Some(i) = self.member_of(sock) {
+                self.recv_and_send_msg(i);
+            }
         }
-        // 3. Members with something to say: receive and relay, each its fair share.
-        if !self.room_waits {
-            self.take_turns(&ready, now, watched);
-        }
-        // 4., 5. Remove who left, send what waits, judge the readers, remove who
-        //    failed or was cut; leavers finish closing.
+        // 4. Cut whom the rules cut, remove who left (telling the others), send
+        //    each member what it is owed, finish the lingering closes.
+        self.judge(Instant::now());
         self.reap();
-        self.flush_outboxes(&ready);
-        self.reap();
-        self.linger(&ready);
-        self.console.flush();
-        stdio::log_tick();
-        stdio::log_flush();
+        self.send_owed(&ready);
+        self.linger(&ready, Instant::now());
+        self.flush_stdio();
         // ANCHOR_END: run_server
         Ok(Flow::Continue)
     }
@@ -291,8 +275,8 @@ impl Server<'_> {
     /// append to the master list, send the newcomer the connect notice, everyone
     /// else the join notice, and print it. Not in the report: accept up to
     /// `ACCEPT_BATCH` per turn (stopping at `EAGAIN`), turn away a connection
-    /// whose fd `select` cannot watch, survive `EMFILE`, and cap each socket's
-    /// kernel send buffer.
+    /// whose fd `select` cannot watch or whose host the rules refuse, survive
+    /// `EMFILE`, and cap each socket's kernel send buffer.
     pub fn connect_client(&mut self) {
         for _ in 0..Constants::ACCEPT_BATCH {
             // ANCHOR: accept
@@ -311,107 +295,96 @@ impl Server<'_> {
                 Err(e) => return self.pause_accept(e),
             };
             // ANCHOR_END: accept
-            let addr = match net::peer_addr(&sock) {
-                Ok(addr) => format_addr(&addr),
-                // Gone already (ENOTCONN): nothing to greet.
-                Err(_) => continue,
+            let Ok(peer) = net::peer_addr(&sock) else {
+                continue; // gone already (ENOTCONN): nothing to greet
             };
+            let addr = format_addr(&peer);
             // ANCHOR: fd_setsize
-            if raw(&sock) >= FD_SETSIZE {
-                self.turn_away(
-                    sock,
-                    &addr,
-                    "its fd is past FD_SETSIZE, which select cannot watch",
-                );
+            if sock.as_raw_fd() >= FD_SETSIZE {
+                let why = "its fd is past FD_SETSIZE, which select cannot watch";
+                self.turn_away(sock, &addr, Texts::SERVER_FULL, why);
                 continue;
             }
             // ANCHOR_END: fd_setsize
+            if let Err(why) = self.hosts.admit(peer.ip(), Instant::now()) {
+                self.turn_away(sock, &addr, Texts::HOST_FULL, &why.to_string());
+                continue;
+            }
             // Only memory and latency depend on these: a failure is no reason to
             // drop the client.
             let _ = net::set_send_buffer(&sock, Constants::SEND_BUFFER);
             let _ = net::set_nodelay(&sock);
+            let id = self.next_id;
+            self.next_id += 1;
+            let cursor = self.log.head();
+            let ip = peer.ip();
+            let framer = LineFramer::new(Constants::RECV_BUFF);
+            let (blocked, leaving) = (false, None);
             self.conn_list.push(Member {
                 sock,
+                id,
                 addr,
-                framer: LineFramer::new(Constants::RECV_BUFF),
-                outbox: Outbox::new(),
-                quiet_until: Instant::now(),
-                leaving: None,
+                ip,
+                framer,
+                cursor,
+                blocked,
+                leaving,
             });
+            // ANCHOR: greet
             let users = self.conn_list.len();
             let conn_msg = make_conn_msg(users, self.colour);
-            let newcomer = &mut self.conn_list[users - 1];
-            let join_msg = make_join_msg(&newcomer.addr, users, self.colour);
-            newcomer.outbox.push(&conn_msg);
-            send_all(&mut self.conn_list, Some(users - 1), &join_msg);
+            let join_msg = make_join_msg(&self.conn_list[users - 1].addr, users, self.colour);
+            self.log.append(&conn_msg, Audience::Only(id));
+            send_all(&mut self.log, Some(id), &join_msg);
             self.console.print(&[&join_msg, b"\n"]);
+            // ANCHOR_END: greet
         }
     }
 }
 
-/// Queue `message` for every member but `sender` (and those leaving).
+/// Queue `message` for every member but `sender`.
 ///
-/// Twin of the report's `send_all(sendSock, servSock, message, connList)`, and
-/// like it given the list. It only queues: the report `send`s on a blocking
-/// socket and, when that fails, removes the socket from the list it is iterating,
-/// which skips the next recipient. Here the message goes to each recipient's
-/// outbox, sent at the end of the turn; nobody is skipped, and nobody is judged
-/// here (a reader is judged after the kernel had its chance, in `flush_outboxes`).
+/// Twin of the report's `send_all(sendSock, servSock, message, connList)`. It
+/// only queues: the message goes into the room's log once, for every member but
+/// the sender, and each member's socket is sent its part at the end of the turn,
+/// as far as it takes it. The report `send`s on a blocking socket and, when that
+/// fails, removes the socket from the list it is iterating, which skips the next
+/// recipient; here nobody is skipped, and nobody waits for anybody.
 // ANCHOR: send_all
-fn send_all(conn_list: &mut [Member], sender: Option<usize>, message: &[u8]) {
-    if message.is_empty() {
-        return;
-    }
-    for (i, member) in conn_list.iter_mut().enumerate() {
-        if Some(i) != sender && member.leaving.is_none() {
-            member.outbox.push(message);
-        }
+fn send_all(log: &mut RoomLog, sender: Option<Id>, message: &[u8]) {
+    match sender {
+        Some(id) => log.append(message, Audience::AllBut(id)),
+        None => log.append(message, Audience::All),
     }
 }
 // ANCHOR_END: send_all
 
 impl Server<'_> {
-    /// Receive what member `i` sent and relay its lines to the others, up to
-    /// `share` bytes of output (at least one line); returns what it spent.
+    /// Receive what member `i` sent and relay its lines to the others.
     ///
     /// Twin of the report's `recv_and_send_msg(sock, servSock, connList)`. The
     /// report takes one `recv` as one message; here the bytes go to the member's
     /// [`LineFramer`], which hands back one line at a time, and each line is, as in
     /// the report, either the empty line that means "leave" or a message, which
-    /// is sanitised, formatted once and relayed. `recv` is called only when the
-    /// framer has handed out every earlier line (and only if `readable`): what the
-    /// member sends meanwhile waits in the kernel. End of stream (`recv` returning
-    /// 0) is a leave too (the report mistakes it for an endless stream of empty
-    /// messages); a reset is a leave with the "(error)" mark.
-    pub fn recv_and_send_msg(&mut self, i: usize, readable: bool, share: usize) -> usize {
-        let recipients = self.conn_list.len() - 1;
+    /// is sanitised, formatted and relayed. End of stream (`recv` returning 0) is a
+    /// leave too (the report mistakes it for an endless stream of empty messages);
+    /// a reset is a leave with the "(error)" mark.
+    pub fn recv_and_send_msg(&mut self, i: usize) {
         let member = &mut self.conn_list[i];
         // ANCHOR: recv
-        if readable && member.framer.wants_input() {
-            match member.framer.fill(|space| net::recv(&member.sock, space)) {
-                // End of stream: the client closed its side. An unfinished last
-                // line is still relayed; then it leaves.
-                Ok(0) => member.framer.end(),
-                // Data: the framer cuts it into lines, below.
-                Ok(_) => {}
-                // Nothing after all, or a signal: select will tell us again.
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
-                // ECONNRESET, ETIMEDOUT...: the connection is broken.
-                Err(_) => {
-                    member.leaving = Some(Leave::Error);
-                    return 0;
-                }
-            }
+        match member.framer.fill(|space| net::recv(&member.sock, space)) {
+            // End of stream: the client closed its side. An unfinished last
+            // line is still relayed; then it leaves.
+            Ok(0) => member.framer.end(),
+            // Data: the framer cuts it into lines, below.
+            Ok(_) => {}
+            // Nothing after all, or a signal: select will tell us again.
+            Err(Errno::EAGAIN | Errno::EINTR) => return,
+            // ECONNRESET, ETIMEDOUT...: the connection is broken.
+            Err(_) => return member.leaving = Some(Leave::Error),
         }
-        self.batch.clear();
-        let mut spent = 0;
-        while spent < share {
-            let Some(line) = member.framer.next_line() else {
-                if member.framer.is_done() {
-                    member.leaving = Some(Leave::Quit);
-                }
-                break;
-            };
+        let mut msgs = Vec::new();
+        while let Some(line) = member.framer.next_line() {
             if line.is_leave() {
                 // The report's `if data == "\n"`: the member leaves; what it sent
                 // after the empty line is not relayed. The notice goes out from
@@ -419,19 +392,19 @@ impl Server<'_> {
                 member.leaving = Some(Leave::Quit);
                 break;
             } else {
-                // The report's `else`: format the message once, for everyone.
-                let start = self.batch.len();
-                make_send_msg(&mut self.batch, &member.addr, line, self.colour);
-                let msg = &self.batch[start..];
-                if !msg.is_empty() {
-                    self.console.print(&[msg, b"\n"]);
-                }
-                spent += msg.len().max(1) * recipients.max(1);
+                // The report's `else`: format the message, print it, relay it.
+                let start = msgs.len();
+                make_send_msg(&mut msgs, &member.addr, line, self.colour);
+                self.console.print(&[&msgs[start..], b"\n"]);
             }
         }
-        send_all(&mut self.conn_list, Some(i), &self.batch);
+        if member.framer.is_done() {
+            member.leaving = Some(Leave::Quit);
+        }
+        send_all(&mut self.log, Some(member.id), &msgs);
         // ANCHOR_END: recv
-        spent
+        // What it said counts against its host's pace (rule 1 of the policy).
+        self.hosts.said(member.ip, msgs.len(), Instant::now());
     }
 }
 
@@ -540,98 +513,63 @@ pub fn make_start_msg(port: u16, colour: bool) -> Vec<u8> {
     msg
 }
 
-/// The notice sent to a connection the server cannot take (not in the report).
-fn make_full_msg(colour: bool) -> Vec<u8> {
-    painted(
-        colour,
-        &[TextColors::RED, TextColors::BOLD],
-        format_args!("{}", Texts::SERVER_FULL),
-    )
-}
-
 // Helpers of the functions above, in the order they are called.
 
 impl Server<'_> {
-    /// Step 3 of a turn, for the first `watched` members: each one with something
-    /// to say (readable, or lines left from an earlier turn) relays its lines with
-    /// [`Server::recv_and_send_msg`], up to a fair share of the turn's output, and
-    /// pays for the turn it caused (not in the report, where one member pasting a
-    /// file made every turn long for everyone).
-    ///
-    /// - The share: `TURN_BUDGET` split among this turn's speakers, at most
-    ///   `SPEAKER_SHARE` each, at least one line; where the budget runs out, the next
-    ///   turn starts.
-    /// - The price: a turn costs one `send` per member it reaches, charged to its
-    ///   speakers in proportion to what each said; a member may spend
-    ///   `SENDS_PER_SPEAKER` a second (with `LAG_CREDIT_MS` saved up while silent),
-    ///   and is not read until it can pay again (IRC's "fake lag"). Its bytes wait in
-    ///   the kernel meanwhile, and TCP slows it down.
-    fn take_turns(&mut self, ready: &Ready, now: Instant, watched: usize) {
-        let speaks = |m: &Member| {
-            m.quiet_until <= now && (ready.readable(raw(&m.sock)) || !m.framer.wants_input())
-        };
-        let speakers = self.conn_list[..watched]
-            .iter()
-            .filter(|m| speaks(m))
-            .count();
-        let share = (Constants::TURN_BUDGET / speakers.max(1)).min(Constants::SPEAKER_SHARE);
-        let mut said = Vec::with_capacity(speakers);
-        let mut spent = 0;
-        for k in 0..watched {
-            let i = (self.first + k) % watched;
-            if !speaks(&self.conn_list[i]) {
-                continue;
-            }
-            if spent >= Constants::TURN_BUDGET {
-                self.first = i; // the budget is spent: this one starts next turn
-                break;
-            }
-            let readable = ready.readable(raw(&self.conn_list[i].sock));
-            let cost = self.recv_and_send_msg(i, readable, share);
-            said.push((i, cost));
-            spent += cost;
-        }
-        let sends = self.conn_list.len().saturating_sub(1) as u64;
-        let credit = now
-            .checked_sub(Duration::from_millis(Constants::LAG_CREDIT_MS))
-            .unwrap_or(now);
-        for (i, cost) in said {
-            let paid = sends * cost as u64 / spent.max(1) as u64;
-            let lag = Duration::from_micros(paid * 1_000_000 / Constants::SENDS_PER_SPEAKER);
-            let member = &mut self.conn_list[i];
-            member.quiet_until = member.quiet_until.max(credit) + lag;
-        }
+    /// Step 1's read list: the signal pipe, the listener (unless accepting is
+    /// paused), the members the rules let speak now (not one marked to leave:
+    /// a failed send marks it for `reap` in the next turn), and the leavers
+    /// still closing.
+    fn read_list(&self, now: Instant) -> impl Iterator<Item = BorrowedFd<'_>> {
+        let listener = self.accept_paused_until.is_none_or(|t| now >= t);
+        let members = self.conn_list.iter().filter(move |m| {
+            m.leaving.is_none() && m.framer.wants_input() && self.hosts.may_speak(m.ip, now)
+        });
+        let closing = self.closing.iter().filter(|c| !c.peer_closed);
+        [self.pipe.fd()]
+            .into_iter()
+            .chain(listener.then(|| self.listener.as_fd()))
+            .chain(members.map(|m| m.sock.as_fd()))
+            .chain(closing.map(|c| c.member.sock.as_fd()))
     }
 
-    /// How long step 1 may wait: not at all if lines are waiting to be relayed,
-    /// else until the next deadline (a leaver's, a reader's verdict, the end of an
-    /// accept pause, a log sum); for ever (as in the report) if there is none.
+    /// Step 1's write list: only sockets that are owed bytes (a socket with room
+    /// is always writable: asking for all would make `select` return at once),
+    /// and the console and stderr when lines wait for them.
+    fn write_list(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        let owed = self.conn_list.iter().filter(|m| m.cursor < self.log.head());
+        let closing = self.closing.iter().filter(|c| c.member.cursor < c.until);
+        owed.chain(closing.map(|c| &c.member))
+            .map(|m| m.sock.as_fd())
+            .chain(self.console.waiting_fd())
+            .chain(stdio::log_waiting_fd())
+    }
+
+    /// Step 1's time-out: until the next deadline (a member marked to leave is
+    /// reaped at once; a host's pace lets it speak again, a reader is judged, a
+    /// leaver's time is up, an accept pause ends, a log sum is due); for ever, as
+    /// in the report, if there is none.
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.room_waits
-            && self
-                .conn_list
-                .iter()
-                .any(|m| !m.framer.wants_input() && m.quiet_until <= now)
-        {
-            return Some(Duration::ZERO);
-        }
-        let deadlines = self.closing.iter().map(|c| c.deadline);
-        let verdicts = self
-            .conn_list
-            .iter()
-            .filter_map(|m| m.outbox.next_verdict());
-        let lags = self
-            .conn_list
-            .iter()
-            .map(|m| m.quiet_until)
-            .filter(|&t| t > now);
-        deadlines
-            .chain(verdicts)
-            .chain(lags)
+        let members = self.conn_list.iter();
+        let reaped = members.clone().filter(|m| m.leaving.is_some()).map(|_| now);
+        let speech = members
+            .clone()
+            .filter_map(|m| self.hosts.speaks_again(m.ip, now));
+        let judged = members.filter_map(|m| policy::judged_again(self.log.waiting_since(m.cursor)));
+        let closing = self.closing.iter().map(|c| c.deadline);
+        reaped
+            .chain(speech)
+            .chain(judged)
+            .chain(closing)
             .chain(self.accept_paused_until)
             .chain(stdio::log_deadline())
             .min()
             .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// The member whose socket is `fd`, if one is.
+    fn member_of(&self, fd: RawFd) -> Option<usize> {
+        self.conn_list.iter().position(|m| m.sock.as_raw_fd() == fd)
     }
 
     /// `EMFILE`: free the spare fd, accept the waiting connection with it, tell it
@@ -645,7 +583,7 @@ impl Server<'_> {
                 let addr = net::peer_addr(&sock)
                     .map(|a| format_addr(&a))
                     .unwrap_or_default();
-                self.turn_away(sock, &addr, &strerror(errno));
+                self.turn_away(sock, &addr, Texts::SERVER_FULL, &strerror(errno));
             }
             // Gone meanwhile: nothing to refuse.
             Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EPROTO | Errno::EINTR) => {}
@@ -657,21 +595,57 @@ impl Server<'_> {
     /// `accept` failed in a way that only time cures: stop watching the listener
     /// for `ACCEPT_PAUSE_MS`, instead of spinning on it, and say so (summed).
     fn pause_accept(&mut self, errno: Errno) {
-        self.accept_paused_until =
-            Some(Instant::now() + Duration::from_millis(Constants::ACCEPT_PAUSE_MS));
+        let pause = Duration::from_millis(Constants::ACCEPT_PAUSE_MS);
+        self.accept_paused_until = Some(Instant::now() + pause);
         stdio::log_event(
             "accept:",
             format_args!("{}; trying again in 0.1 s", strerror(errno)),
         );
     }
 
-    /// Send the "server full" notice to a connection we will not serve, and close it.
-    fn turn_away(&mut self, sock: OwnedFd, addr: &str, why: &str) {
+    /// Send `text` (red, bold) to a connection we will not serve, and close it.
+    fn turn_away(&mut self, sock: OwnedFd, addr: &str, text: &str, why: &str) {
         // One try, non-blocking: a fresh socket's buffer has room for one line.
-        let _ = net::send(&sock, &make_full_msg(self.colour));
+        let notice = painted(
+            self.colour,
+            &[TextColors::RED, TextColors::BOLD],
+            format_args!("{text}"),
+        );
+        let _ = net::send(&sock, &notice);
         let _ = fd::close(sock);
         stdio::log_event("turned away", format_args!("{addr}: {why}"));
     }
+
+    /// Step 4: cut the members the rules cut (rules 2 and 3 of the policy).
+    fn judge(&mut self, now: Instant) {
+        for m in self.conn_list.iter_mut().filter(|m| m.leaving.is_none()) {
+            let behind = self.log.head() - m.cursor;
+            if let Some(why) = policy::judge(behind, self.log.waiting_since(m.cursor), now) {
+                m.leaving = Some(Leave::Cut);
+                stdio::log_event("cut", format_args!("{}: {why}", m.addr));
+            }
+        }
+    }
+
+    /// Step 4: send each member what it is owed, as far as its socket takes it
+    /// (a socket whose last send stopped short, only once `select` says
+    /// writable); then forget what every member has been sent.
+    // ANCHOR: send_owed
+    fn send_owed(&mut self, ready: &Ready) {
+        for member in &mut self.conn_list {
+            if (!member.blocked || ready.writable(&member.sock))
+                && member.send(&self.log, u64::MAX, &mut self.scratch).is_err()
+            {
+                // EPIPE, ECONNRESET: the member is gone.
+                member.leaving = Some(Leave::Error);
+            }
+        }
+        let members = self.conn_list.iter().map(|m| m.cursor);
+        let leavers = self.closing.iter().map(|c| c.member.cursor.min(c.until));
+        self.log
+            .forget_before(members.chain(leavers).min().unwrap_or(self.log.head()));
+    }
+    // ANCHOR_END: send_owed
 
     /// Remove every member marked to leave, telling the others and the console.
     ///
@@ -685,118 +659,136 @@ impl Server<'_> {
     fn reap(&mut self) {
         while let Some(i) = self.conn_list.iter().position(|m| m.leaving.is_some()) {
             let member = self.conn_list.remove(i);
-            let error = member.leaving == Some(Leave::Error);
-            if error {
-                let _ = fd::close(member.sock);
-            } else {
-                // A polite leave: deliver what it is owed, then close (see `linger`).
+            self.hosts.left(member.ip);
+            let (addr, leave) = (member.addr.clone(), member.leaving);
+            if leave == Some(Leave::Quit) {
+                // A polite leave: deliver what it is owed, then close (`linger`).
                 self.closing.push(Closing {
-                    sock: member.sock,
-                    outbox: member.outbox,
-                    deadline: Instant::now() + Duration::from_secs(Constants::DRAIN_SECONDS),
+                    until: self.log.head(),
+                    deadline: Instant::now() + policy::DRAIN_TIME,
                     shut: false,
                     // Left by closing its side: nothing more to read.
                     peer_closed: member.framer.is_done(),
-                    new: true,
+                    member,
                 });
+            } else {
+                // Cut, or broken: nobody will read what it was owed.
+                let _ = net::close_abortively(member.sock);
             }
-            let msg = make_leave_msg(&member.addr, self.conn_list.len(), error, self.colour);
-            send_all(&mut self.conn_list, None, &msg);
+            let error = leave != Some(Leave::Quit);
+            let msg = make_leave_msg(&addr, self.conn_list.len(), error, self.colour);
+            send_all(&mut self.log, None, &msg);
             self.console.print(&[&msg, b"\n"]);
         }
     }
     // ANCHOR_END: reap
 
-    /// Send from every outbox that has something waiting and a socket that can
-    /// take it, then judge each reader (not in the report, which sends at once on
-    /// blocking sockets and never judges anyone).
-    ///
-    /// An outbox whose last send stopped short is only tried again once `select`
-    /// reports the socket writable. A failed send, or a verdict of
-    /// [`Verdict::Cut`], marks the member to leave with "(error)". A member that is
-    /// behind but reading, or too much waiting in all, makes the room wait.
-    fn flush_outboxes(&mut self, ready: &Ready) {
-        // ANCHOR: flush
-        for member in &mut self.conn_list {
-            let outbox = &mut member.outbox;
-            let may_send = !outbox.is_blocked() || ready.writable(raw(&member.sock));
-            if !outbox.is_empty() && may_send && outbox.flush(&member.sock).is_err() {
-                // EPIPE, ECONNRESET: the member is gone.
-                member.leaving = Some(Leave::Error);
-            }
-        }
-        // Then judge each reader by what it did with its chance.
-        let now = Instant::now();
-        let outboxes = self.conn_list.iter().map(|m| &m.outbox);
-        let queued: usize = outboxes
-            .chain(self.closing.iter().map(|c| &c.outbox))
-            .map(Outbox::held)
-            .sum();
-        let over_budget = queued > Constants::ROOM_QUEUE_LIMIT;
-        self.room_waits = over_budget;
-        for member in self.conn_list.iter_mut().filter(|m| m.leaving.is_none()) {
-            match member.outbox.judge(now, over_budget) {
-                Verdict::Fine => {}
-                Verdict::Behind => self.room_waits = true,
-                Verdict::Cut(why) => {
-                    member.leaving = Some(Leave::Error);
-                    stdio::log_event("cut", format_args!("{}: {why}", member.addr));
-                }
-            }
-        }
-        // ANCHOR_END: flush
-    }
-
     /// The lingering close of the members that left politely: send what they are
     /// owed, then `shutdown(SHUT_WR)`; read and discard what they still send; close
-    /// once they have closed too, a send fails, or their time is up.
-    fn linger(&mut self, ready: &Ready) {
-        let now = Instant::now();
+    /// once they have closed too, or abortively when a send fails or their time
+    /// is up (rule 6 of the policy).
+    fn linger(&mut self, ready: &Ready, now: Instant) {
         let mut discard = [0u8; Constants::RECV_BUFF];
         let mut i = 0;
         while i < self.closing.len() {
             let c = &mut self.closing[i];
-            let fd = raw(&c.sock);
-            if !c.peer_closed && !std::mem::take(&mut c.new) && ready.readable(fd) {
-                match net::recv(&c.sock, &mut discard) {
+            let sock = &c.member.sock;
+            if !c.peer_closed && ready.readable(sock) {
+                match net::recv(sock, &mut discard) {
                     Ok(1..) | Err(Errno::EAGAIN | Errno::EINTR) => {}
                     // 0: it closed its side; ECONNRESET...: it is gone.
                     Ok(0) | Err(_) => c.peer_closed = true,
                 }
             }
-            let mut failed = false;
-            if !c.outbox.is_empty() && (!c.outbox.is_blocked() || ready.writable(fd)) {
-                failed = c.outbox.flush(&c.sock).is_err();
-            }
-            if c.outbox.is_empty() && !c.shut && !failed {
+            let owed = c.member.cursor < c.until;
+            let may_send = !c.member.blocked || ready.writable(&c.member.sock);
+            let mut failed = owed
+                && may_send
+                && c.member
+                    .send(&self.log, c.until, &mut self.scratch)
+                    .is_err();
+            if c.member.cursor >= c.until && !c.shut && !failed {
                 c.shut = true;
-                failed = net::shutdown_write(&c.sock).is_err();
+                failed = net::shutdown_write(&c.member.sock).is_err();
             }
-            if failed || (c.peer_closed && c.outbox.is_empty()) || now >= c.deadline {
+            let done = c.peer_closed && c.member.cursor >= c.until;
+            if done || failed || now >= c.deadline {
                 let c = self.closing.swap_remove(i);
-                let _ = fd::close(c.sock);
+                let _ = match done {
+                    true => fd::close(c.member.sock),
+                    false => net::close_abortively(c.member.sock),
+                };
             } else {
                 i += 1;
             }
         }
     }
 
+    /// The end of each turn: what the console and stderr hold, as far as they
+    /// take it now, and the sums of repeated log events.
+    fn flush_stdio(&mut self) {
+        self.console.flush();
+        stdio::log_tick();
+        stdio::log_flush();
+    }
+
     /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
-    /// each member one last non-blocking try at its outbox, close every socket,
-    /// and print the report's `KeyboardInterrupt` line.
+    /// each member one last non-blocking try at what it is owed, close every
+    /// socket, and print the report's `KeyboardInterrupt` line.
     // ANCHOR: close_all
     fn close_all(&mut self) {
         for mut member in self.conn_list.drain(..) {
-            let _ = member.outbox.flush(&member.sock);
+            let _ = member.send(&self.log, u64::MAX, &mut self.scratch);
             let _ = fd::close(member.sock);
         }
         for mut c in self.closing.drain(..) {
-            let _ = c.outbox.flush(&c.sock);
-            let _ = fd::close(c.sock);
+            let _ = c.member.send(&self.log, c.until, &mut self.scratch);
+            let _ = fd::close(c.member.sock);
         }
         self.console.print(&[Texts::KEY_INTER.as_bytes(), b"\n"]);
     }
     // ANCHOR_END: close_all
+}
+
+impl Member {
+    /// Send what the room's log holds for this member (up to position `until`),
+    /// as far as its socket takes it: gather up to `SEND_CHUNK` bytes into
+    /// `scratch`, one `send`, move the cursor by what the kernel took; again
+    /// while it takes everything.
+    ///
+    /// # Errors
+    /// The errno of `send`: `EPIPE`, `ECONNRESET` when the peer is gone.
+    // ANCHOR: member_send
+    fn send(&mut self, log: &RoomLog, until: u64, scratch: &mut Vec<u8>) -> nix::Result<()> {
+        self.blocked = false;
+        loop {
+            scratch.clear();
+            let first = log.gather(self.id, self.cursor, until, Constants::SEND_CHUNK, scratch);
+            self.cursor = first;
+            if scratch.is_empty() {
+                return Ok(()); // owed nothing more
+            }
+            match net::send(&self.sock, scratch) {
+                // Taken, all or in part: less than all means the socket is full.
+                Ok(n) => {
+                    self.cursor = log.advance(self.id, first, n);
+                    if n < scratch.len() {
+                        self.blocked = true;
+                        return Ok(());
+                    }
+                }
+                // A signal arrived before anything was sent: try again.
+                Err(Errno::EINTR) => {}
+                // The socket's send buffer is full: wait for select.
+                Err(Errno::EAGAIN) => {
+                    self.blocked = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // ANCHOR_END: member_send
 }
 
 /// A `bind`/`listen` error in words a student can act on.
@@ -808,10 +800,6 @@ fn bind_error(errno: Errno, addr: &str) -> io::Error {
         _ => "",
     };
     context(errno, format_args!("cannot listen on {addr}{hint}"))
-}
-
-fn raw(fd: &impl AsFd) -> RawFd {
-    fd.as_fd().as_raw_fd()
 }
 
 #[cfg(test)]

@@ -32,6 +32,26 @@ pub fn strerror(errno: Errno) -> String {
     }
 }
 
+/// File status flags by name, as `fcntl(F_GETFL)` returns them: `O_RDWR|O_NONBLOCK`.
+pub fn flags(flags: nix::fcntl::OFlag) -> String {
+    use nix::fcntl::OFlag;
+    let mut shown = match flags & OFlag::O_ACCMODE {
+        OFlag::O_RDONLY => "O_RDONLY",
+        OFlag::O_WRONLY => "O_WRONLY",
+        _ => "O_RDWR",
+    }
+    .to_string();
+    for (flag, name) in [
+        (OFlag::O_NONBLOCK, "|O_NONBLOCK"),
+        (OFlag::O_APPEND, "|O_APPEND"),
+    ] {
+        if flags.contains(flag) {
+            shown.push_str(name);
+        }
+    }
+    shown
+}
+
 /// Turn an errno into an `io::Error` whose message says what we were doing.
 ///
 /// `context(Errno::EADDRINUSE, "cannot bind 0.0.0.0:7777")` reads

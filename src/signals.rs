@@ -30,9 +30,9 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+use crate::fd;
 use crate::show::context;
-use crate::trace::show_zero;
-use crate::{fd, traced};
+use crate::trace::{Shown, Traced};
 
 /// The write end of the pipe, for the handler; -1 when none is installed.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
@@ -104,12 +104,11 @@ impl SelfPipe {
         // ANCHOR: self_pipe
         // 1. Both ends non-blocking: the handler must never block on a full pipe,
         //    and draining it must stop when it is empty.
-        let (read, write) = traced!(
-            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC),
-            |(r, w), out| out.push_str(&format!("0  [{}, {}]", r.as_raw_fd(), w.as_raw_fd())),
-            "pipe2(O_NONBLOCK|O_CLOEXEC)"
-        )
-        .map_err(|e| context(e, "cannot create the signal pipe"))?;
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .map(Pair)
+            .traced(|| "pipe2(O_NONBLOCK|O_CLOEXEC)".into())
+            .map_err(|e| context(e, "cannot create the signal pipe"))?
+            .0;
         // 2. Tell the handler where to write.
         WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
         // 3. Catch SIGINT (Ctrl+C), SIGTERM (kill), SIGHUP (hang-up) and `also`.
@@ -142,12 +141,10 @@ impl SelfPipe {
             ]);
         for (signal, action, how) in handlers {
             // SAFETY: the handlers only do async-signal-safe work (see `on_signal`).
-            traced!(
-                unsafe { sigaction(signal, action) }.map(drop),
-                show_zero,
-                "sigaction({signal}, {how})"
-            )
-            .map_err(|e| context(e, format!("cannot handle {signal}")))?;
+            unsafe { sigaction(signal, action) }
+                .map(drop)
+                .traced(|| format!("sigaction({signal}, {how})"))
+                .map_err(|e| context(e, format!("cannot handle {signal}")))?;
         }
         // ANCHOR_END: self_pipe
         Ok(SelfPipe { read, write })
@@ -176,6 +173,16 @@ impl SelfPipe {
             }
         }
         caught
+    }
+}
+
+/// The two ends of a new pipe, as `pipe2` returns them: `0  [5, 6]`.
+struct Pair((OwnedFd, OwnedFd));
+
+impl Shown for Pair {
+    fn show(&self, out: &mut String) {
+        let (r, w) = &self.0;
+        out.push_str(&format!("0  [{}, {}]", r.as_raw_fd(), w.as_raw_fd()));
     }
 }
 

@@ -12,15 +12,14 @@
 //!    description, so setting it with `fcntl` on the inherited one would leak into
 //!    the shell that shares it (its next `read` of the terminal would fail with
 //!    `EAGAIN`); `dup` would share it too. Regular files never make us wait and are
-//!    left alone. Where the reopen is impossible (no `/proc`, a socket), writes wait
-//!    for `poll` to say the fd is writable and are at most 256 bytes, which a pipe
-//!    or a terminal then takes without blocking.
+//!    left alone. Where the reopen is impossible (no `/proc`, a socket), each write
+//!    waits for `poll` to say the fd is writable and is at most 256 bytes, which a
+//!    pipe or a terminal then takes without blocking.
 //! 2. **Bounded buffers, written only when the kernel takes them.** An [`Output`]
-//!    keeps what could not be written yet; the loop puts its fd in `select`'s
-//!    write list while it waits ([`Output::waiting_fd`]). The server's console
-//!    drops whole lines when its buffer is full and later says how many
-//!    (`... 120 lines not shown`); the client's screen is never dropped, but the
-//!    client stops reading the server while it is full (see `crate::client`).
+//!    is an [`Outbox`] for fd 1 or 2; the loop puts the fd in `select`'s write
+//!    list while bytes wait ([`Output::waiting_fd`]). The server's console drops
+//!    whole lines past its limit and later says how many; the client's screen is
+//!    never dropped, but the client stops reading the server while it is full.
 //! 3. **stderr never panics** (`eprintln!` does, on `EPIPE`), and repeats are
 //!    summed ([`log_event`]): one line a second for a flood of refused connections.
 //!
@@ -29,13 +28,13 @@
 use std::fmt;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::SFlag;
 
 use crate::fd;
+use crate::outbox::Outbox;
 
 /// The largest write in the fallback mode (no description of our own): a pipe
 /// that `poll` calls writable has room for `PIPE_BUF` (4096) bytes, a terminal
@@ -48,58 +47,65 @@ pub const CONSOLE_LIMIT: usize = 64 * 1024;
 /// Bytes stderr (log lines and `--trace`) may hold back before it drops lines.
 const LOG_LIMIT: usize = 64 * 1024;
 
+/// How bytes reach the fd, and how to wait for room: `fd::write` and
+/// `fd::poll_writable` (traced), or, for stderr, where the tracer itself writes,
+/// `fd::write_log` and `fd::poll_log` (not traced).
+type Calls = (
+    fn(BorrowedFd<'_>, &[u8]) -> nix::Result<usize>,
+    fn(BorrowedFd<'_>, Duration) -> bool,
+);
+
 /// One of the process's standard outputs, written without ever blocking.
 ///
-/// Lifecycle: made once at start-up ([`Output::stdout`]), filled by the loop,
-/// written at the end of each turn ([`Output::flush`]), and once more, for a
-/// bounded time, before the program exits ([`Output::finish`]).
+/// Lifecycle: made once at start-up, filled by the loop, written at the end of
+/// each turn ([`Output::flush`]), and once more, for a bounded time, before the
+/// program exits ([`Output::finish`]).
 #[derive(Debug)]
 pub struct Output {
     /// 1 or 2.
     fd: RawFd,
-    /// `buf[sent..]` waits to be written.
-    buf: Vec<u8>,
-    sent: usize,
+    outbox: Outbox,
     /// What [`Output::print`] may hold before it drops lines.
     limit: usize,
+    calls: Calls,
     /// No description of our own: ask `poll` before each small write.
     fallback: bool,
-    /// The last write stopped short: wait for `select` to say writable.
-    blocked: bool,
     /// The reader went away (`EPIPE`, `EIO`): nothing more is written.
     broken: bool,
-    /// Lines dropped since the last one that was kept.
+    /// Lines [`Output::print`] dropped since it last kept one.
     dropped: u64,
-    /// Trace each `write` (stdout: yes; stderr: no, a trace line would trace itself).
-    traced: bool,
 }
 
 impl Output {
-    const fn new(fd: RawFd, limit: usize, traced: bool) -> Output {
+    const fn new(fd: RawFd, limit: usize, calls: Calls) -> Output {
         Output {
             fd,
-            buf: Vec::new(),
-            sent: 0,
+            outbox: Outbox::new(),
             limit,
+            calls,
             fallback: false,
-            blocked: false,
             broken: false,
             dropped: 0,
-            traced,
         }
     }
 
-    /// Stdout, after [`init`] made it ours; `limit` is what [`Output::print`] may
-    /// hold back.
+    /// Stdout, made ours (step 1 of the module docs); `limit` is what
+    /// [`Output::print`] may hold back.
     pub fn stdout(limit: usize) -> Output {
-        let mut out = Output::new(1, limit, true);
+        let mut out = Output::new(1, limit, (fd::write, fd::poll_writable));
         out.fallback = !own_description(1);
         out
     }
 
+    fn fd(&self) -> BorrowedFd<'static> {
+        // SAFETY: fds 1 and 2 stay open for the whole life of the process: Rust's
+        // runtime opens /dev/null on any of them that was closed before `main`.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.sent
+        self.outbox.len()
     }
 
     /// The reader went away: writing is pointless.
@@ -111,97 +117,62 @@ impl Output {
     /// reading the server instead of dropping anything).
     pub fn push(&mut self, bytes: &[u8]) {
         if !self.broken {
-            self.buf.extend_from_slice(bytes);
+            self.outbox.push(bytes);
         }
     }
 
-    /// Queue one line made of `parts`, whole, or drop it and count it when the
-    /// buffer is full. The first line kept after a drop is preceded by a note
-    /// saying how many were lost.
+    /// Queue one line made of `parts` whole, or drop it and count it when the
+    /// limit is reached; the first line kept after a drop is preceded by a note
+    /// saying how many were lost (`... 120 lines not shown`).
     pub fn print(&mut self, parts: &[&[u8]]) {
         if self.broken {
             return;
         }
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let note = (self.dropped > 0).then(|| dropped_note(self.dropped));
-        let need = len + note.as_ref().map_or(0, |n| n.len());
-        if self.pending() + need > self.limit {
-            self.dropped += 1;
-            return;
-        }
-        if let Some(note) = note {
-            self.buf.extend_from_slice(note.as_bytes());
-            self.dropped = 0;
-        }
-        for part in parts {
-            self.buf.extend_from_slice(part);
+        let mut line = dropped_note(self.dropped);
+        parts.iter().for_each(|part| line.extend_from_slice(part));
+        match self.outbox.push_within(&line, self.limit) {
+            true => self.dropped = 0,
+            false => self.dropped += 1,
         }
     }
 
     /// Write what the kernel takes now. Never waits: `EAGAIN` leaves the rest for
     /// the next turn (and puts the fd in `select`'s write list).
     pub fn flush(&mut self) {
-        while self.sent < self.buf.len() && !self.broken {
-            let mut chunk = &self.buf[self.sent..];
-            if self.fallback {
-                if !writable_now(self.fd) {
-                    self.blocked = true;
-                    return;
-                }
-                chunk = &chunk[..chunk.len().min(FALLBACK_CHUNK)];
-            }
-            // SAFETY: fd 1 and fd 2 stay open for the whole life of the process.
-            let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
-            let written = if self.traced {
-                fd::write(fd, chunk)
+        let (fd, (write, poll), fallback) = (self.fd(), self.calls, self.fallback);
+        let written = self.outbox.flush(|bytes| {
+            if !fallback {
+                write(fd, bytes)
+            } else if poll(fd, Duration::ZERO) {
+                write(fd, &bytes[..bytes.len().min(FALLBACK_CHUNK)])
             } else {
-                nix::unistd::write(fd, chunk)
-            };
-            match written {
-                Ok(n) => self.sent += n,
-                // A signal: try again (the loop will see the signal pipe).
-                Err(Errno::EINTR) => {}
-                // Full: the rest waits for select.
-                Err(Errno::EAGAIN) => {
-                    self.blocked = true;
-                    return;
-                }
-                // EPIPE (the reader left), EIO (the terminal closed)...: gone.
-                Err(_) => {
-                    self.broken = true;
-                    self.buf = Vec::new();
-                    self.sent = 0;
-                    return;
-                }
+                Err(nix::errno::Errno::EAGAIN)
             }
+        });
+        // EPIPE (the reader left), EIO (the terminal closed)...: gone for good.
+        if written.is_err() {
+            self.broken = true;
         }
-        self.buf.clear();
-        self.sent = 0;
-        self.blocked = false;
     }
 
     /// The fd for `select`'s write list, if output waits for room.
     pub fn waiting_fd(&self) -> Option<BorrowedFd<'static>> {
-        (self.pending() > 0 && !self.broken && (self.blocked || self.fallback))
-            // SAFETY: fd 1 and fd 2 stay open for the whole life of the process.
-            .then(|| unsafe { BorrowedFd::borrow_raw(self.fd) })
+        let waits = !self.outbox.is_empty() && (self.outbox.is_blocked() || self.fallback);
+        (waits && !self.broken).then(|| self.fd())
     }
 
     /// Before exiting: write what is left, waiting at most `within` for room.
     pub fn finish(&mut self, within: Duration) {
-        if self.dropped > 0 && !self.broken {
-            self.buf
-                .extend_from_slice(dropped_note(self.dropped).as_bytes());
-            self.dropped = 0;
-        }
+        let note = dropped_note(std::mem::take(&mut self.dropped));
+        self.push(&note);
         let deadline = Instant::now() + within;
         loop {
             self.flush();
             let left = deadline.saturating_duration_since(Instant::now());
-            if self.pending() == 0 || self.broken || left.is_zero() {
+            if self.outbox.is_empty() || self.broken || left.is_zero() {
                 return;
             }
-            wait_writable(self.fd, left);
+            (self.calls.1)(self.fd(), left);
         }
     }
 
@@ -213,34 +184,19 @@ impl Output {
     /// `after` to get it out.
     pub fn finish_ending(&mut self, within: Duration, ending: &[u8], after: Duration) {
         self.finish(within);
-        if self.broken {
-            return;
-        }
-        self.buf.truncate(self.sent);
-        self.buf.extend_from_slice(ending);
+        self.outbox.clear();
+        self.push(ending);
         self.finish(after);
     }
 }
 
-/// `... N lines not shown`, for the lines an [`Output`] dropped.
-fn dropped_note(n: u64) -> String {
-    let noun = if n == 1 { "line" } else { "lines" };
-    format!("... {n} {noun} not shown\n")
-}
-
-/// Whether `poll` says `fd` can take a write now.
-fn writable_now(fd: RawFd) -> bool {
-    wait_writable(fd, Duration::ZERO)
-}
-
-/// Wait at most `within` for `fd` to be writable (untraced: it serves stderr too).
-fn wait_writable(fd: RawFd, within: Duration) -> bool {
-    // SAFETY: fd 1 and fd 2 stay open for the whole life of the process.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-    let ms =
-        PollTimeout::try_from(within.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO);
-    matches!(poll(&mut fds, ms), Ok(1..))
+/// `... N lines not shown`, for the lines an [`Output`] dropped (nothing for 0).
+fn dropped_note(n: u64) -> Vec<u8> {
+    match n {
+        0 => Vec::new(),
+        1 => b"... 1 line not shown\n".to_vec(),
+        n => format!("... {n} lines not shown\n").into_bytes(),
+    }
 }
 
 /// Give fd 1 or 2 a file description of its own, non-blocking (step 1 of the
@@ -266,8 +222,13 @@ fn own_description(stdfd: RawFd) -> bool {
 }
 // ANCHOR_END: own_description
 
-/// stderr: log lines and `--trace`, shared by everything in the process.
-static ERR: Mutex<Output> = Mutex::new(Output::new(2, LOG_LIMIT, false));
+/// stderr: log lines and `--trace`, shared by everything in the process. Its
+/// lock is held only while bytes are queued and written, never while a traced
+/// call is made, so no order of calls can make a trace line wait for itself.
+static ERR: Mutex<Output> = Mutex::new(Output::new(2, LOG_LIMIT, (fd::write_log, fd::poll_log)));
+
+/// stderr could not be made ours (decided by [`init`]).
+static ERR_FALLBACK: AtomicBool = AtomicBool::new(false);
 
 /// The program's name at the start of each log line (`srv`, `cli`).
 static NAME: Mutex<&'static str> = Mutex::new("select-chat");
@@ -276,16 +237,18 @@ static NAME: Mutex<&'static str> = Mutex::new("select-chat");
 /// Call once, first thing; [`Output::stdout`] then does the same for stdout.
 pub fn init(program: &'static str) {
     *NAME.lock().unwrap_or_else(|e| e.into_inner()) = program;
-    let fallback = !own_description(2);
-    err().fallback = fallback;
+    ERR_FALLBACK.store(!own_description(2), Ordering::Relaxed);
 }
 
 fn err() -> std::sync::MutexGuard<'static, Output> {
     // A panic while holding it cannot leave it inconsistent: take it anyway.
-    ERR.lock().unwrap_or_else(|e| e.into_inner())
+    let mut err = ERR.lock().unwrap_or_else(|e| e.into_inner());
+    err.fallback = ERR_FALLBACK.load(Ordering::Relaxed);
+    err
 }
 
 /// Write `bytes` (one or more whole lines) to stderr, or drop and count them.
+/// The tracer's writer (see [`crate::trace::enable`]).
 pub fn log_bytes(bytes: &[u8]) {
     let mut err = err();
     err.print(&[bytes]);
@@ -314,31 +277,27 @@ pub fn log_finish(within: Duration) {
     err().finish(within);
 }
 
-/// Events that may come in floods, counted per kind.
-struct Repeats {
-    /// (kind, when it was last printed, how many were counted since).
-    kinds: Vec<(&'static str, Instant, u64)>,
-}
-
-static REPEATS: Mutex<Repeats> = Mutex::new(Repeats { kinds: Vec::new() });
+/// Events that may come in floods, per kind: (kind, when it was last printed,
+/// how many were counted since).
+static REPEATS: Mutex<Vec<(&'static str, Instant, u64)>> = Mutex::new(Vec::new());
 
 /// How often one kind of event may print a line of its own.
 const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
 /// Log an event of `kind` (`turned away`...), at most once a second per kind; the
-/// others are counted and summed up a second later (`turned away 85 more
-/// connections in the last second`) by [`log_tick`].
+/// others are counted and summed up a second later (`turned away 85 more in the
+/// last second`) by [`log_tick`].
 pub fn log_event(kind: &'static str, detail: fmt::Arguments<'_>) {
     let now = Instant::now();
     {
-        let mut r = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-        match r.kinds.iter_mut().find(|k| k.0 == kind) {
+        let mut kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
+        match kinds.iter_mut().find(|k| k.0 == kind) {
             Some(k) if now < k.1 + REPEAT_WINDOW => {
                 k.2 += 1;
                 return;
             }
             Some(k) => k.1 = now,
-            None => r.kinds.push((kind, now, 0)),
+            None => kinds.push((kind, now, 0)),
         }
     }
     events_flush(now);
@@ -352,8 +311,8 @@ pub fn log_tick() {
 
 /// When [`log_tick`] next has a sum to print, for `select`'s time-out.
 pub fn log_deadline() -> Option<Instant> {
-    let r = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-    r.kinds
+    let kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
+    kinds
         .iter()
         .filter(|k| k.2 > 0)
         .map(|k| k.1 + REPEAT_WINDOW)
@@ -362,14 +321,13 @@ pub fn log_deadline() -> Option<Instant> {
 
 fn events_flush(now: Instant) {
     let due: Vec<(&'static str, u64)> = {
-        let mut r = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-        r.kinds
+        let mut kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
+        kinds
             .iter_mut()
             .filter(|k| k.2 > 0 && now >= k.1 + REPEAT_WINDOW)
             .map(|k| {
-                let n = std::mem::take(&mut k.2);
                 k.1 = now;
-                (k.0, n)
+                (k.0, std::mem::take(&mut k.2))
             })
             .collect()
     };
@@ -383,17 +341,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn full_console_drops_whole_lines_and_says_how_many() {
-        let mut out = Output::new(1, 10, false);
+    fn a_full_console_drops_whole_lines_and_says_how_many() {
+        let mut out = Output::new(1, 10, (fd::write, fd::poll_writable));
         out.print(&[b"12345", b"\n"]);
         out.print(&[b"abcdef\n"]); // 6 + 6 > 10: dropped
         out.print(&[b"xyz\n"]); // dropped too (4 + note > 10)
         assert_eq!(out.dropped, 2);
-        assert_eq!(out.buf, b"12345\n");
-        out.buf.clear();
+        out.outbox.clear();
         out.limit = 100;
         out.print(&[b"back\n"]);
-        assert_eq!(out.buf, b"... 2 lines not shown\nback\n");
+        let mut shown = Vec::new();
+        let _ = out.outbox.flush(|b| {
+            shown.extend_from_slice(b);
+            Ok(b.len())
+        });
+        assert_eq!(shown, b"... 2 lines not shown\nback\n");
     }
 
     #[test]
@@ -402,7 +364,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         // A pipe whose reader lags: it takes nothing until `within` has passed.
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).expect("pipe");
-        let mut out = Output::new(w.as_raw_fd(), usize::MAX, false);
+        let mut out = Output::new(w.as_raw_fd(), usize::MAX, (fd::write, fd::poll_writable));
         out.push(b"\x1b[?7l");
         out.push(&vec![b'x'; 1 << 20]);
         out.push(b"\x1b[?7h");
@@ -434,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_broken_output_takes_nothing() {
-        let mut out = Output::new(1, 100, false);
+        let mut out = Output::new(1, 100, (fd::write, fd::poll_writable));
         out.broken = true;
         out.print(&[b"x\n"]);
         out.push(b"y");

@@ -26,8 +26,7 @@ use nix::sys::termios::{
     InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios, tcgetattr, tcsetattr,
 };
 
-use crate::trace::show_zero;
-use crate::traced;
+use crate::trace::{Shown, Traced};
 
 nix::ioctl_read_bad!(
     /// `ioctl(fd, TIOCGWINSZ, &winsize)`: the terminal's size in rows and columns.
@@ -58,7 +57,10 @@ impl Raw {
     pub fn enter() -> nix::Result<Raw> {
         // SAFETY: fd 0 is open for the whole life of the process.
         let fd = unsafe { BorrowedFd::borrow_raw(0) };
-        let saved = traced!(tcgetattr(fd), |_, out| out.push('0'), "tcgetattr(0)")?;
+        let saved = tcgetattr(fd)
+            .map(Settings)
+            .traced(|| "tcgetattr(0)".into())?
+            .0;
         let mut raw = saved.clone();
         raw.local_flags &=
             !(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::IEXTEN);
@@ -77,11 +79,8 @@ impl Raw {
     /// # Errors
     /// `EIO` (the terminal went away), `EINTR`.
     pub fn resume(&self) -> nix::Result<()> {
-        traced!(
-            tcsetattr(self.fd, SetArg::TCSANOW, &self.raw),
-            show_zero,
-            "tcsetattr(0, TCSANOW, raw)"
-        )
+        tcsetattr(self.fd, SetArg::TCSANOW, &self.raw)
+            .traced(|| "tcsetattr(0, TCSANOW, raw)".into())
     }
 
     /// Put the saved settings back: before a suspension (Ctrl+Z) and on the way out
@@ -90,11 +89,8 @@ impl Raw {
     /// # Errors
     /// `EIO` (the terminal went away), `EINTR`.
     pub fn leave(&self) -> nix::Result<()> {
-        traced!(
-            tcsetattr(self.fd, SetArg::TCSANOW, &self.saved),
-            show_zero,
-            "tcsetattr(0, TCSANOW, saved)"
-        )
+        tcsetattr(self.fd, SetArg::TCSANOW, &self.saved)
+            .traced(|| "tcsetattr(0, TCSANOW, saved)".into())
     }
 }
 
@@ -117,13 +113,29 @@ pub fn columns(fd: impl AsFd) -> usize {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes one winsize into the valid struct above.
-    let got = traced!(
-        unsafe { tiocgwinsz(raw, &mut size) }.map(|_| size.ws_col),
-        |cols, out| out.push_str(&format!("0  {cols} columns")),
-        "ioctl({raw}, TIOCGWINSZ)"
-    );
+    let got = unsafe { tiocgwinsz(raw, &mut size) }
+        .map(|_| Columns(size.ws_col))
+        .traced(|| format!("ioctl({raw}, TIOCGWINSZ)"));
     match got {
-        Ok(cols) if cols > 0 => usize::from(cols),
+        Ok(Columns(cols)) if cols > 0 => usize::from(cols),
         _ => 80,
+    }
+}
+
+/// The settings `tcgetattr` read, shown as `0` in a trace line.
+struct Settings(Termios);
+
+impl Shown for Settings {
+    fn show(&self, out: &mut String) {
+        out.push('0');
+    }
+}
+
+/// The width `TIOCGWINSZ` read: `0  80 columns`.
+struct Columns(u16);
+
+impl Shown for Columns {
+    fn show(&self, out: &mut String) {
+        out.push_str(&format!("0  {} columns", self.0));
     }
 }

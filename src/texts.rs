@@ -65,6 +65,10 @@ impl Texts {
     /// Ours, not the report's: sent (red, bold) to a connection the server cannot
     /// watch, because its fd is past `FD_SETSIZE` or the process is out of fds.
     pub const SERVER_FULL: &'static str = "\r< The server is full, try again later \n";
+    /// Ours: sent (red, bold) to a connection whose host has as many members as
+    /// it may, or connects too often (rules 4 and 5 of [`crate::policy`]).
+    pub const HOST_FULL: &'static str =
+        "\r< Too many connections from your address, try again later \n";
 }
 
 /// Sizes and limits of both programs.
@@ -100,41 +104,9 @@ impl Constants {
     /// Ours: the kernel send buffer asked for each client (`SO_SNDBUF`; Linux
     /// doubles it). Caps the kernel memory a client that never reads can pin.
     pub const SEND_BUFFER: usize = 64 * 1024;
-    /// Ours: a reader with more than this waiting in its outbox is behind; while it
-    /// keeps reading, the room waits for it (see [`crate::outbox`]).
-    pub const SENDQ_SOFT: usize = 256 * 1024;
-    /// Ours: a reader with more than this waiting is cut at once.
-    pub const SENDQ_HARD: usize = 4 << 20;
-    /// Ours: a reader that is behind and takes nothing for this long is cut.
-    pub const STALL_SECONDS: u64 = 10;
-    /// Ours: the room waits for a reader that is behind only if the kernel took
-    /// bytes from it within this many milliseconds.
-    pub const HOLD_MS: u64 = 1000;
-    /// Ours: ...and only if, at the pace it reads, it would take what waits for it
-    /// within this many seconds: one that fell far behind (it stopped, then
-    /// resumed slowly) cannot hold the room for as long as it takes to catch up.
-    pub const CATCH_UP_SECONDS: u64 = 3;
-    /// Ours: over this many bytes waiting in all outboxes together, the room stops
-    /// reading new lines until the readers catch up (or the stalled ones are cut).
-    pub const ROOM_QUEUE_LIMIT: usize = 16 << 20;
-    /// Ours: the output one turn of the loop may produce, counted as each relayed
-    /// line's bytes times its recipients, shared fairly between the senders.
-    pub const TURN_BUDGET: usize = 8 << 20;
-    /// Ours: the most output one member's lines may produce in one turn, so that a
-    /// member who talks alone cannot make the turns long for everyone else.
-    pub const SPEAKER_SHARE: usize = 256 * 1024;
-    /// Ours: the sends a member's lines may cost the server per second. A turn
-    /// costs one send per member it reaches, shared among those who spoke in it;
-    /// a member that talks faster is read less often, and TCP slows it down (IRC's
-    /// "fake lag"). A member flooding alone gets 20 turns a second in a room of 500,
-    /// 345 in a room of 30.
-    pub const SENDS_PER_SPEAKER: u64 = 10_000;
-    /// Ours: how far ahead of its fake lag a member that was silent may get: a
-    /// burst of this many milliseconds' worth of sends goes out at once.
-    pub const LAG_CREDIT_MS: u64 = 2_000;
-    /// Ours: how long a client that left politely may take to receive what was
-    /// still waiting for it, and to close its side, before the server closes anyway.
-    pub const DRAIN_SECONDS: u64 = 5;
+    /// Ours: the most one `send` to one member carries, gathered from the room's
+    /// log: about what the kernel's send buffer for it holds.
+    pub const SEND_CHUNK: usize = 128 * 1024;
     /// Ours: the most connections accepted in one turn of the loop, so a flood of
     /// connections cannot starve the clients already inside.
     pub const ACCEPT_BATCH: usize = 64;

@@ -1,33 +1,48 @@
-//! `--trace`: one line on stderr for every system call, as it is made.
+//! `--trace`: one line on stderr for each system call, as it is made.
 //!
-//! Not in the report. A student reading the report has to imagine what `select`
-//! returns and when `accept` fires; with `srv --trace` or `cli --trace` (or
-//! `SELECT_CHAT_TRACE=1` in the environment) they can watch it, in a form close to
+//! Not in the report. Students learn `select` by watching it: which fds go in,
+//! which come back ready, what `recv` returns. With `srv --trace` or `cli --trace`
+//! (or `SELECT_CHAT_TRACE=1` in the environment) they can, in a form close to
 //! `strace(1)` but in the program's own terms:
 //!
 //! ```text
 //! bind(3, 127.0.0.1:7777) = 0
 //! select(nfds=5, read={3,4}, write={}) = 1  ready: read={3}
-//! recv(7, 65536) = 6  "hello\n"
+//! recv(7, 4096) = 6  "hello\n"
 //! ```
 //!
-//! Every call goes through one small function in [`crate::net`], [`crate::fd`],
-//! [`crate::select`] or [`crate::signals`], and each of those makes its call
-//! through [`traced!`](crate::traced), which keeps the tracing out of the
-//! function's body. When tracing is off that is one relaxed atomic load and a
-//! branch: no formatting, no allocation. When it is on, each line is formatted into
-//! one buffer and handed to stderr whole (see [`crate::stdio`]: never blocking,
-//! and counted when dropped), so the lines of `srv` and `cli` sharing a terminal do
-//! not cut into each other. Two kinds of call are not traced: the signal handler's
-//! own `write` (a handler may not format or allocate), and the writes to stderr
-//! (a trace line would trace itself).
+//! Each wrapper in [`crate::net`], [`crate::fd`], [`crate::select`] and
+//! [`crate::signals`] makes its call and then says, in one line, what the call
+//! was: `.traced(|| format!("close({fd})"))`. The result is shown by its type
+//! ([`Shown`]: a new fd as its number, `()` as `0`, bytes as a preview). When
+//! tracing is off that is one relaxed atomic load and a branch: the closure never
+//! runs. When it is on, the line is handed whole to the writer given to
+//! [`enable`] (the program's stderr, which never blocks), so the lines of `srv`
+//! and `cli` sharing a terminal do not cut into each other.
+//!
+//! This module calls nothing: it is given its writer, so it sits below every
+//! module that makes system calls. The writer's own `write` is not traced (a line
+//! about writing a trace line would ask for another), and neither is the signal
+//! handler's (a handler may not format or allocate).
 
-use std::fmt::{self, Write as _};
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::SFlag;
+
+use crate::show::{format_addr, strerror};
+
 static ON: AtomicBool = AtomicBool::new(false);
-static COLOUR: AtomicBool = AtomicBool::new(false);
+
+/// Where trace lines go: a function given one whole line.
+type Writer = fn(&[u8]);
+
+/// The writer, and whether to colour the lines: set once by [`enable`].
+static WRITER: OnceLock<(Writer, bool)> = OnceLock::new();
 
 /// The environment variable that turns tracing on (any value but empty or `0`).
 pub const ENV: &str = "SELECT_CHAT_TRACE";
@@ -35,13 +50,9 @@ pub const ENV: &str = "SELECT_CHAT_TRACE";
 /// The longest data preview, in bytes of the original data.
 const PREVIEW: usize = 40;
 
-/// Turn tracing on. Colour is used when stderr is a terminal and `NO_COLOR` is
-/// not set.
-pub fn enable() {
-    COLOUR.store(
-        std::io::stderr().is_terminal() && !crate::texts::no_color_env(),
-        Ordering::Relaxed,
-    );
+/// Turn tracing on: each line goes to `writer`, dimmed (errors in red) if `colour`.
+pub fn enable(writer: Writer, colour: bool) {
+    let _ = WRITER.set((writer, colour));
     ON.store(true, Ordering::Relaxed);
 }
 
@@ -56,124 +67,139 @@ pub fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-/// Make a system call and, when tracing is on, print one line about it.
-///
-/// `traced!(CALL, SHOW, "name({}, ...)", args...)` evaluates `CALL` (a
-/// `nix::Result`), and if [`on`] it formats the name and arguments, then ` = `
-/// and the value through `SHOW` (`show_zero`, `show_fd`... or a closure), or
-/// ` = -1 EAGAIN (...)` for an error. It returns the call's result unchanged, so a
-/// wrapper reads as the call and its error handling; the tracing stays here.
-#[macro_export]
-macro_rules! traced {
-    ($call:expr, $show:expr, $($name:tt)+) => {{
-        let result = $call;
-        if $crate::trace::on() {
-            $crate::trace::done(format_args!($($name)+), &result, $show);
-        }
-        result
-    }};
+/// How a call's successful result reads in a trace line, after ` = `.
+pub trait Shown {
+    /// Append the result: `0`, a new fd's number, an address...
+    fn show(&self, out: &mut String);
 }
 
-/// Trace a finished call: `call` is its name and arguments, `outcome` its result,
-/// `ok` formats a success value (for example the new fd) and may add detail.
-///
-/// Call only when [`on`] is true; [`traced!`](crate::traced) does.
-pub fn done<T>(
-    call: fmt::Arguments<'_>,
-    outcome: &nix::Result<T>,
-    ok: impl FnOnce(&T, &mut String),
-) {
-    let colour = COLOUR.load(Ordering::Relaxed);
+impl Shown for () {
+    fn show(&self, out: &mut String) {
+        out.push('0');
+    }
+}
+
+impl Shown for OwnedFd {
+    fn show(&self, out: &mut String) {
+        let _ = write!(out, "{}", self.as_raw_fd());
+    }
+}
+
+impl Shown for bool {
+    fn show(&self, out: &mut String) {
+        out.push(if *self { '1' } else { '0' });
+    }
+}
+
+impl Shown for SocketAddr {
+    fn show(&self, out: &mut String) {
+        let _ = write!(out, "0  {}", format_addr(self));
+    }
+}
+
+/// `getsockopt(SO_ERROR)`: the pending error of a non-blocking connect.
+impl Shown for Option<nix::errno::Errno> {
+    fn show(&self, out: &mut String) {
+        let _ = match self {
+            None => write!(out, "0  error=0"),
+            Some(e) => write!(out, "0  error={e:?}"),
+        };
+    }
+}
+
+/// File status flags by name: `O_RDWR|O_NONBLOCK`.
+impl Shown for OFlag {
+    fn show(&self, out: &mut String) {
+        out.push_str(&crate::show::flags(*self));
+    }
+}
+
+/// The kind of file `fstat` found.
+impl Shown for SFlag {
+    fn show(&self, out: &mut String) {
+        out.push_str(match *self {
+            SFlag::S_IFREG => "0  regular file",
+            SFlag::S_IFCHR => "0  character device",
+            SFlag::S_IFIFO => "0  pipe",
+            SFlag::S_IFSOCK => "0  socket",
+            _ => "0  other",
+        });
+    }
+}
+
+/// Bytes moved by `recv`, `send`, `read`, `write`: the count and a preview.
+pub struct Data<'a>(pub usize, pub &'a [u8]);
+
+impl Shown for Data<'_> {
+    fn show(&self, out: &mut String) {
+        let _ = write!(out, "{}", self.0);
+        if self.0 > 0 {
+            out.push_str("  ");
+            preview(out, self.1.get(..self.0).unwrap_or(self.1));
+        }
+    }
+}
+
+/// A system call's result, traced: the one line each wrapper adds to its call.
+pub trait Traced: Sized {
+    /// When tracing is on, print `call()` (the call's name and arguments), ` = `
+    /// and the result, or ` = -1 EAGAIN (...)`; return the result unchanged.
+    fn traced(self, call: impl FnOnce() -> String) -> Self;
+}
+
+impl<T: Shown> Traced for nix::Result<T> {
+    fn traced(self, call: impl FnOnce() -> String) -> Self {
+        if on() {
+            line(call(), self.as_ref().map(|v| v as &dyn Shown));
+        }
+        self
+    }
+}
+
+/// [`Traced`] for a call that moved the bytes of a buffer (`recv`, `send`,
+/// `read`, `write`): the count it returned and a preview of those bytes.
+pub trait TracedData: Sized {
+    /// Like [`Traced::traced`], showing the first bytes of `buf` that moved.
+    fn traced_data(self, buf: &[u8], call: impl FnOnce() -> String) -> Self;
+}
+
+impl TracedData for nix::Result<usize> {
+    fn traced_data(self, buf: &[u8], call: impl FnOnce() -> String) -> Self {
+        if on() {
+            let data = self.map(|n| Data(n, buf));
+            line(call(), data.as_ref().map(|d| d as &dyn Shown));
+        }
+        self
+    }
+}
+
+/// Format one line and hand it to the writer.
+pub fn line(call: String, outcome: Result<&dyn Shown, &nix::errno::Errno>) {
+    let Some(&(writer, colour)) = WRITER.get() else {
+        return;
+    };
     let mut line = String::with_capacity(96);
     if colour {
         line.push_str("\x1b[2m");
     }
-    let _ = line.write_fmt(call);
+    line.push_str(&call);
     match outcome {
         Ok(value) => {
             line.push_str(" = ");
-            ok(value, &mut line);
+            value.show(&mut line);
         }
         Err(errno) => {
             if colour {
                 line.push_str("\x1b[0m\x1b[31m");
             }
-            let _ = write!(line, " = -1 {errno:?} ({})", crate::show::strerror(*errno));
+            let _ = write!(line, " = -1 {errno:?} ({})", strerror(*errno));
         }
     }
     if colour {
         line.push_str("\x1b[0m");
     }
     line.push('\n');
-    crate::stdio::log_bytes(line.as_bytes());
-}
-
-/// Trace helper: a call that returns 0 on success.
-pub fn show_zero(_: &(), out: &mut String) {
-    out.push('0');
-}
-
-/// Trace helper: a call that returns a new fd.
-pub fn show_fd(fd: &std::os::fd::OwnedFd, out: &mut String) {
-    use std::os::fd::AsRawFd;
-    let _ = write!(out, "{}", fd.as_raw_fd());
-}
-
-/// Trace helper: an address (`getpeername`, `getsockname`).
-pub fn show_addr(addr: &std::net::SocketAddr, out: &mut String) {
-    let _ = write!(out, "0  {}", crate::show::format_addr(addr));
-}
-
-/// Trace helper: the outcome of a non-blocking connect (`SO_ERROR`).
-pub fn show_socket_error(code: &i32, out: &mut String) {
-    let _ = match code {
-        0 => write!(out, "0  error=0"),
-        c => write!(out, "0  error={:?}", nix::errno::Errno::from_raw(*c)),
-    };
-}
-
-/// Trace helper: file status flags by name (`O_RDWR|O_NONBLOCK`).
-pub fn show_flags(bits: i32, out: &mut String) {
-    out.push_str(match bits & libc::O_ACCMODE {
-        libc::O_RDONLY => "O_RDONLY",
-        libc::O_WRONLY => "O_WRONLY",
-        _ => "O_RDWR",
-    });
-    let mut rest = bits & !libc::O_ACCMODE;
-    for (bit, name) in [
-        (libc::O_NONBLOCK, "O_NONBLOCK"),
-        (libc::O_APPEND, "O_APPEND"),
-    ] {
-        if rest & bit != 0 {
-            out.push('|');
-            out.push_str(name);
-            rest &= !bit;
-        }
-    }
-    if rest != 0 {
-        let _ = write!(out, "|{rest:#o}");
-    }
-}
-
-/// Trace helper: the kind of file `fstat` found.
-pub fn show_file_kind(kind: &nix::sys::stat::SFlag, out: &mut String) {
-    use nix::sys::stat::SFlag;
-    out.push_str(match *kind {
-        SFlag::S_IFREG => "0  regular file",
-        SFlag::S_IFCHR => "0  character device",
-        SFlag::S_IFIFO => "0  pipe",
-        SFlag::S_IFSOCK => "0  socket",
-        _ => "0  other",
-    });
-}
-
-/// Trace helper: a byte count and a preview of the bytes.
-pub fn show_data(n: usize, data: &[u8], out: &mut String) {
-    let _ = write!(out, "{n}");
-    if n > 0 {
-        out.push_str("  ");
-        preview(out, data);
-    }
+    writer(line.as_bytes());
 }
 
 /// Append `data` as a short quoted preview: printable ASCII as it is, `\n`, `\r`,
@@ -198,39 +224,6 @@ pub fn preview(out: &mut String, data: &[u8]) {
     if data.len() > PREVIEW {
         out.push_str("...");
     }
-}
-
-/// The sets given to `select`, as `read={3,4}, write={}, timeout=0.5s`.
-pub fn select_asked(
-    read: &nix::sys::select::FdSet<'_>,
-    write: &nix::sys::select::FdSet<'_>,
-    highest: i32,
-    timeout: Option<std::time::Duration>,
-) -> String {
-    use std::os::fd::AsRawFd;
-    let mut sets = String::from("read=");
-    fd_set(&mut sets, read.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
-    sets.push_str(", write=");
-    fd_set(&mut sets, write.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
-    if let Some(t) = timeout {
-        let _ = write!(sets, ", timeout={:.1}s", t.as_secs_f64());
-    }
-    sets
-}
-
-/// What `select` found: `2  ready: read={3} write={7}`.
-pub fn select_ready(
-    n: i32,
-    read: &nix::sys::select::FdSet<'_>,
-    write: &nix::sys::select::FdSet<'_>,
-    highest: i32,
-    out: &mut String,
-) {
-    use std::os::fd::AsRawFd;
-    let _ = write!(out, "{n}  ready: read=");
-    fd_set(out, read.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
-    out.push_str(" write=");
-    fd_set(out, write.fds(Some(highest)).map(|fd| fd.as_raw_fd()));
 }
 
 /// Append a set of fds as `{3,4,7}`.
@@ -265,5 +258,14 @@ mod tests {
         fd_set(&mut s, [3, 4, 7]);
         fd_set(&mut s, []);
         assert_eq!(s, "{3,4,7}{}");
+    }
+
+    #[test]
+    fn results_read_as_strace_would_show_them() {
+        let mut s = String::new();
+        (OFlag::O_RDWR | OFlag::O_NONBLOCK).show(&mut s);
+        s.push(' ');
+        Data(3, b"hi\nrest").show(&mut s);
+        assert_eq!(s, r#"O_RDWR|O_NONBLOCK 3  "hi\n""#);
     }
 }

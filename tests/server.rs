@@ -468,7 +468,7 @@ fn dual_stack_server_shows_ipv4_clients_plainly() {
     let srv = Srv::start_with(&["::", "0"], |_| {});
     let mut a = Peer::join(&srv, 1);
     let b = Peer::connect_raw(format!("127.0.0.1:{}", srv.port).parse().unwrap());
-    assert!(b.addr.starts_with("127.0.0.1:"));
+    assert!(b.addr.starts_with("127."), "{}", b.addr);
     a.expect(&join_msg(&b.addr, 2));
 }
 
@@ -490,11 +490,11 @@ fn no_color_sends_plain_text() {
 }
 
 /// Difference 6 (FD_SETSIZE), in the library itself: our `select` refuses an fd
-/// past `FD_SETSIZE` with an error (nix's `FdSet::insert` would panic, and C's
+/// past `FD_SETSIZE` with `EINVAL`, before waiting (nix's `FdSet::insert` would panic, and C's
 /// `FD_SET` would write past the end of the set).
 #[test]
 fn select_refuses_an_fd_past_fd_setsize() {
-    use select_chat::select::{SelectError, select};
+    use select_chat::select::select;
     use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
     // dup2 onto fd 1500 needs RLIMIT_NOFILE above it.
     raise_nofile(4096);
@@ -506,5 +506,5 @@ fn select_refuses_an_fd_past_fd_setsize() {
     }
     let high = unsafe { OwnedFd::from_raw_fd(raw) };
     let got = select([r.as_fd(), high.as_fd()], [], Some(Duration::ZERO));
-    assert_eq!(got.unwrap_err(), SelectError::FdTooLarge(1500));
+    assert_eq!(got.unwrap_err(), nix::errno::Errno::EINVAL);
 }

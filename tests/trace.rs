@@ -35,17 +35,19 @@ fn normalise(trace: &str, server: u16, clients: &[&str]) -> String {
     out
 }
 
-/// The walkthrough's session: three raw clients join one after the other; the
+/// The walkthrough's session: three raw clients on this machine (127.0.0.1, as a
+/// student trying it alone would start them) join one after the other; the
 /// first says "hi all"; the third leaves with an empty line and closes; the first
 /// closes cleanly, the second with unread data (the kernel turns that close into a
 /// reset); then Ctrl+C. Every call, exactly, in order.
 #[test]
 fn a_session_traces_every_call_in_order() {
     let mut srv = Srv::start_with(&["--trace", "127.0.0.1", "0"], |_| {});
-    let mut a = Peer::join(&srv, 1);
-    let mut b = Peer::join(&srv, 2);
+    let here = std::net::Ipv4Addr::LOCALHOST;
+    let mut a = Peer::join_from(&srv, 1, here);
+    let mut b = Peer::join_from(&srv, 2, here);
     a.expect(&join_msg(&b.addr, 2));
-    let mut c = Peer::join(&srv, 3);
+    let mut c = Peer::join_from(&srv, 3, here);
     a.expect(&join_msg(&c.addr, 3));
     b.expect(&join_msg(&c.addr, 3));
     a.send(b"hi all\n");

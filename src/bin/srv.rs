@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let colour = !args.no_color && !no_color_env();
     let result = server::open_listener(&args.host, args.port).and_then(|listener| {
         let pipe = SelfPipe::install(&[])?;
-        server::run(listener, &pipe, colour, console)
+        server::run(listener, &pipe, colour, args.per_host, console)
     });
     result.map_or_else(args::fail, |()| ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@
 pub mod pty;
 mod sys;
 #[allow(unused_imports)]
-pub use sys::{connect_burst, limit_fds, raise_nofile};
+pub use sys::{connect_burst, connect_from, limit_fds, next_source, raise_nofile};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -67,6 +67,12 @@ pub fn send_msg(addr: &str, text: &str) -> String {
 /// What the server says to a connection it cannot take.
 pub fn full_msg() -> String {
     format!("{RED_BOLD}\r< The server is full, try again later \n{ENDC}")
+}
+
+/// What the server says to a connection whose host has too many, or connects
+/// too often.
+pub fn host_full_msg() -> String {
+    format!("{RED_BOLD}\r< Too many connections from your address, try again later \n{ENDC}")
 }
 
 /// The real `srv` binary, started on a free loopback port, killed on drop.
@@ -237,20 +243,29 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Connect without reading anything.
+    /// Connect without reading anything. Over IPv4, from a loopback address of
+    /// its own ([`next_source`]): each peer is a classmate on a machine of its
+    /// own, as the server's per-host rules expect a class to be.
     pub fn connect_raw(to: SocketAddr) -> Peer {
-        let stream = TcpStream::connect_timeout(&to, WAIT).expect("connect");
+        match to {
+            SocketAddr::V4(_) => Peer::connect_from(to, next_source()),
+            SocketAddr::V6(_) => {
+                Peer::wrap(TcpStream::connect_timeout(&to, WAIT).expect("connect"))
+            }
+        }
+    }
+
+    /// Connect from the loopback address `from` (IPv4), without reading anything.
+    pub fn connect_from(to: SocketAddr, from: std::net::Ipv4Addr) -> Peer {
+        Peer::wrap(connect_from(to, from, None, WAIT))
+    }
+
+    /// A connected stream as a peer: time-outs on every read and write, no Nagle.
+    pub fn wrap(stream: TcpStream) -> Peer {
         stream.set_read_timeout(Some(WAIT)).expect("timeout");
         stream.set_write_timeout(Some(WAIT)).expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
-        let local = stream.local_addr().expect("local addr");
-        let addr = match local {
-            SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => {
-                format!("[{}]:{}", v6.ip(), v6.port())
-            }
-            SocketAddr::V6(v6) => format!("{}:{}", v6.ip().to_ipv4_mapped().unwrap(), v6.port()),
-            SocketAddr::V4(v4) => v4.to_string(),
-        };
+        let addr = sys::shown(stream.local_addr().expect("local addr"));
         Peer { stream, addr }
     }
 
@@ -258,6 +273,14 @@ impl Peer {
     #[track_caller]
     pub fn join(srv: &Srv, users: usize) -> Peer {
         let mut p = Peer::connect_raw(srv.addr());
+        p.expect(&conn_msg(users));
+        p
+    }
+
+    /// [`Peer::join`] from the loopback address `from` (IPv4).
+    #[track_caller]
+    pub fn join_from(srv: &Srv, users: usize, from: std::net::Ipv4Addr) -> Peer {
+        let mut p = Peer::connect_from(srv.addr(), from);
         p.expect(&conn_msg(users));
         p
     }
@@ -445,30 +468,8 @@ impl Peer {
     /// reading, makes the server's output for it pile up sooner.
     #[track_caller]
     pub fn join_with_small_rcvbuf(srv: &Srv, users: usize) -> Peer {
-        use std::os::fd::FromRawFd;
-        let SocketAddr::V4(v4) = srv.addr() else {
-            panic!("IPv4 only")
-        };
-        let stream = unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            assert!(fd >= 0, "socket");
-            let size: libc::c_int = 4096;
-            let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                len,
-            );
-            let (sin, sin_len) = sys::sockaddr_in(v4);
-            let rc = libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), sin_len);
-            assert_eq!(rc, 0, "connect");
-            TcpStream::from_raw_fd(fd)
-        };
-        stream.set_read_timeout(Some(WAIT)).expect("timeout");
-        let addr = stream.local_addr().expect("addr").to_string();
-        let mut p = Peer { stream, addr };
+        let stream = connect_from(srv.addr(), next_source(), Some(4096), WAIT);
+        let mut p = Peer::wrap(stream);
         p.expect(&conn_msg(users));
         p
     }

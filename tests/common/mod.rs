@@ -92,7 +92,10 @@ impl Srv {
 
     /// `srv ARGS...` (ending in a host and port 0), after `setup` on the command.
     pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Srv {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_srv"));
+        // SELECT_CHAT_SRV=path runs the test against another build of srv (to
+        // measure a change: the tests print what they measure).
+        let bin = std::env::var_os("SELECT_CHAT_SRV");
+        let mut cmd = Command::new(bin.as_deref().unwrap_or(env!("CARGO_BIN_EXE_srv").as_ref()));
         cmd.args(args)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())

@@ -140,27 +140,22 @@ pub fn wrap(message: &Message, cols: usize, out: &mut Vec<u8>) {
             continue;
         }
         rest = &rest[c.len_utf8()..];
+        let mut utf8 = [0u8; 4];
         let shown: &str = match c {
             '\r' if !started => continue, // the report's "go to the row's start"
             '\r' => "^M",
             '\t' => "    ",
-            _ => "",
+            _ => c.encode_utf8(&mut utf8),
         };
         started = true;
-        let glyphs: Vec<char> = if shown.is_empty() {
-            vec![c]
-        } else {
-            shown.chars().collect()
-        };
-        for g in glyphs {
+        for g in shown.chars() {
             let width = wrap_width(g);
             if column + width > cols {
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(INDENT.as_bytes());
                 column = INDENT.len();
             }
-            let mut utf8 = [0u8; 4];
-            out.extend_from_slice(g.encode_utf8(&mut utf8).as_bytes());
+            out.extend_from_slice(g.encode_utf8(&mut [0u8; 4]).as_bytes());
             column += width;
         }
     }

@@ -15,16 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Resident memory of `pid` in KiB (`VmRSS`), or its peak (`VmHWM`).
-fn status_kib(pid: i32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let line = status.lines().find(|l| l.starts_with(key)).expect("key");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("number")
-}
-
 /// The text of a relayed line must be inert: valid UTF-8 (it is a `&str`), no C0
 /// or C1 control, no DEL, no bidi or line-separator character.
 #[track_caller]

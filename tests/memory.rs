@@ -30,17 +30,6 @@ fn tcp_mem_kib() -> u64 {
     pages * (unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64) / 1024
 }
 
-/// `VmHWM` (peak resident memory) of `pid`, in KiB.
-fn peak_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM")
-}
-
 /// 300 members connect (with small receive buffers) and never read; ten others
 /// send 2 MB of chat together, which an observer reads in full. The server's peak
 /// RSS stays under 48 MiB, the kernel's TCP memory grows by less than 96 MiB, and
@@ -88,7 +77,7 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
             })
         })
         .collect();
-    let rss_before = peak_rss_kib(srv.pid());
+    let rss_before = status_kib(srv.pid(), "VmHWM:");
     // The kernel's TCP memory, sampled while it all happens.
     let kernel_peak = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -136,7 +125,7 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
         w.join().expect("writer").expect("chat");
     }
     drop(drains);
-    let rss = peak_rss_kib(srv.pid());
+    let rss = status_kib(srv.pid(), "VmHWM:");
     let kernel = kernel_peak
         .load(Ordering::Relaxed)
         .saturating_sub(kernel_before);

@@ -28,7 +28,8 @@ static TURN: Mutex<()> = Mutex::new(());
 /// Read everything `stream` gets until `stop`; returns what was read if `keep`.
 fn drain(stream: &TcpStream, stop: &Arc<AtomicBool>, keep: bool) -> JoinHandle<Vec<u8>> {
     let mut r = stream.try_clone().expect("clone");
-    r.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+    r.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
     let stop = Arc::clone(stop);
     thread::spawn(move || {
         let (mut buf, mut got) = (vec![0u8; 1 << 16], Vec::new());
@@ -53,12 +54,16 @@ fn quiet_pair_under(secs: u64, attack: impl FnOnce(&Srv, Arc<AtomicBool>) + Send
     let q2 = Peer::join(&srv, 2);
     let talker = Peer::join(&srv, 3);
     let stop = Arc::new(AtomicBool::new(false));
-    let drains = [drain(&q1.stream, &stop, false), drain(&talker.stream, &stop, false)];
+    let drains = [
+        drain(&q1.stream, &stop, false),
+        drain(&talker.stream, &stop, false),
+    ];
     // The talker: lines of 100 bytes, 20 KB every 10 ms.
     let chat = {
         let stop = Arc::clone(&stop);
         let mut w = talker.stream.try_clone().expect("clone");
-        w.set_write_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        w.set_write_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
         thread::spawn(move || {
             let chunk = format!("{}\n", "c".repeat(99)).repeat(200);
             while !stop.load(Ordering::Relaxed) {
@@ -72,7 +77,9 @@ fn quiet_pair_under(secs: u64, attack: impl FnOnce(&Srv, Arc<AtomicBool>) + Send
     let sent: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let reader = {
         let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
-        q2.stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        q2.stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
         let mut r = q2.stream.try_clone().expect("clone");
         thread::spawn(move || {
             let (mut buf, mut tail, mut took) = (vec![0u8; 1 << 16], Vec::new(), Vec::new());
@@ -107,7 +114,9 @@ fn quiet_pair_under(secs: u64, attack: impl FnOnce(&Srv, Arc<AtomicBool>) + Send
             let mut k = 0;
             while start.elapsed() < Duration::from_secs(secs) {
                 sent.lock().unwrap().push(Instant::now());
-                (&q1.stream).write_all(format!("ping {k}\n").as_bytes()).expect("ping");
+                (&q1.stream)
+                    .write_all(format!("ping {k}\n").as_bytes())
+                    .expect("ping");
                 k += 1;
                 thread::sleep(Duration::from_millis(100));
             }
@@ -128,7 +137,11 @@ fn quiet_pair_under(secs: u64, attack: impl FnOnce(&Srv, Arc<AtomicBool>) + Send
         took.get(took.len() * 99 / 100),
         took.last()
     );
-    assert!(took.len() + 2 >= attacker, "pings lost: {} of {attacker}", took.len());
+    assert!(
+        took.len() + 2 >= attacker,
+        "pings lost: {} of {attacker}",
+        took.len()
+    );
     took
 }
 
@@ -158,8 +171,9 @@ fn newcomers_that_never_read_do_not_set_the_pace() {
 fn readers_that_sip_and_stop_do_not_set_the_pace() {
     let took = quiet_pair_under(6, |srv, stop| {
         let host = next_source();
-        let mut sippers: Vec<TcpStream> =
-            (0..10).map(|_| connect_from(srv.addr(), host, None, WAIT)).collect();
+        let mut sippers: Vec<TcpStream> = (0..10)
+            .map(|_| connect_from(srv.addr(), host, None, WAIT))
+            .collect();
         let mut buf = vec![0u8; 1 << 16];
         for s in &sippers {
             s.set_nonblocking(true).expect("nonblocking");
@@ -188,12 +202,14 @@ fn readers_that_sip_and_stop_do_not_set_the_pace() {
 fn steady_slow_readers_do_not_set_the_pace() {
     let took = quiet_pair_under(6, |srv, stop| {
         let host = next_source();
-        let mut slow: Vec<TcpStream> =
-            (0..5).map(|_| connect_from(srv.addr(), host, None, WAIT)).collect();
+        let mut slow: Vec<TcpStream> = (0..5)
+            .map(|_| connect_from(srv.addr(), host, None, WAIT))
+            .collect();
         let mut buf = vec![0u8; 10_000];
         while !stop.load(Ordering::Relaxed) {
             for s in &mut slow {
-                s.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
+                s.set_read_timeout(Some(Duration::from_millis(5)))
+                    .expect("timeout");
                 let _ = s.read(&mut buf);
             }
             thread::sleep(Duration::from_millis(100));
@@ -255,7 +271,10 @@ fn one_host_cannot_take_the_room() {
     let asked = Instant::now();
     let mut newcomer = Peer::join_from(&srv, PER_HOST + 2, Ipv4Addr::new(127, 0, 0, 2));
     let greeted = asked.elapsed();
-    assert!(greeted < Duration::from_secs(1), "greeted after {greeted:?}");
+    assert!(
+        greeted < Duration::from_secs(1),
+        "greeted after {greeted:?}"
+    );
     heard.expect(&join_msg(&newcomer.addr, PER_HOST + 2));
     newcomer.send(b"hello from 127.0.0.2\n");
     heard.expect(&send_msg(&newcomer.addr, "hello from 127.0.0.2"));
@@ -282,7 +301,10 @@ fn a_connect_loop_is_throttled() {
         Peer::wrap(s).reset();
     }
     thread::sleep(Duration::from_millis(300));
-    watcher.stream.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    watcher
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
     let mut text = Vec::new();
     let mut buf = [0u8; 65536];
     loop {

@@ -75,6 +75,24 @@ pub fn host_full_msg() -> String {
     format!("{RED_BOLD}\r< Too many connections from your address, try again later \n{ENDC}")
 }
 
+/// The `srv` binary under test: this build's, or the one `SELECT_CHAT_SRV`
+/// names (to measure a change against another build: the tests print what they
+/// measure).
+pub fn srv_command() -> Command {
+    let bin = std::env::var_os("SELECT_CHAT_SRV");
+    Command::new(bin.as_deref().unwrap_or(env!("CARGO_BIN_EXE_srv").as_ref()))
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS:`, `VmHWM:`); 0 once it is gone.
+pub fn status_kib(pid: i32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The real `srv` binary, started on a free loopback port, killed on drop.
 pub struct Srv {
     child: Child,
@@ -92,10 +110,7 @@ impl Srv {
 
     /// `srv ARGS...` (ending in a host and port 0), after `setup` on the command.
     pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Srv {
-        // SELECT_CHAT_SRV=path runs the test against another build of srv (to
-        // measure a change: the tests print what they measure).
-        let bin = std::env::var_os("SELECT_CHAT_SRV");
-        let mut cmd = Command::new(bin.as_deref().unwrap_or(env!("CARGO_BIN_EXE_srv").as_ref()));
+        let mut cmd = srv_command();
         cmd.args(args)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())

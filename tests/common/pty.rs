@@ -21,6 +21,11 @@ pub struct Pty {
     screen: Arc<Mutex<vt100::Parser>>,
     /// The settings the terminal had before any program ran on it.
     initial: libc::termios,
+    /// `Some(n)`: a terminal that lags, taking at most `n` bytes every 10 ms,
+    /// keeping no screen, only counting (see [`Pty::lagging`]).
+    lag: Option<usize>,
+    /// Bytes the program wrote, counted.
+    count: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Pty {
@@ -54,9 +59,26 @@ impl Pty {
             bytes: Arc::new(Mutex::new(Vec::new())),
             screen: Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0))),
             initial: unsafe { std::mem::zeroed() },
+            lag: None,
+            count: Arc::default(),
         };
         pty.initial = pty.settings();
         pty
+    }
+
+    /// A terminal that lags, as tmux or a remote terminal does under a flood: it
+    /// takes at most `per_tick` bytes every 10 ms, and keeps no screen (only the
+    /// count of bytes, [`Pty::written`]).
+    pub fn lagging(rows: u16, cols: u16, per_tick: usize) -> Pty {
+        Pty {
+            lag: Some(per_tick),
+            ..Pty::new(rows, cols)
+        }
+    }
+
+    /// How many bytes the program wrote to the terminal so far.
+    pub fn written(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Start `cmd` with this terminal as its stdin, stdout, stderr and controlling
@@ -137,10 +159,20 @@ impl Pty {
         // The parent's copies of the slave go with the Command's Stdio.
         let mut reader = self.master.try_clone().expect("dup master");
         let (bytes, screen) = (Arc::clone(&self.bytes), Arc::clone(&self.screen));
+        let (count, lag) = (Arc::clone(&self.count), self.lag);
         thread::spawn(move || {
-            let mut buf = [0u8; 4096];
+            let (mut buf, mut tick) = (vec![0u8; 4096], 0);
             // Ends with EIO once the program exits and the slave side is closed.
             while let Ok(n @ 1..) = reader.read(&mut buf) {
+                count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                if let Some(per_tick) = lag {
+                    tick += n;
+                    if tick >= per_tick {
+                        tick = 0;
+                        thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    continue;
+                }
                 bytes.lock().unwrap().extend_from_slice(&buf[..n]);
                 screen.lock().unwrap().process(&buf[..n]);
             }
@@ -199,6 +231,12 @@ impl Pty {
             || format!("never written: {text:?}; written: {:?}", self.bytes()),
             || self.bytes().contains(text),
         );
+    }
+
+    /// The keyboard, to type from another thread (a long paste blocks until the
+    /// program reads it).
+    pub fn keyboard(&self) -> File {
+        self.master.try_clone().expect("dup master")
     }
 
     /// Type `keys` on the terminal's keyboard.

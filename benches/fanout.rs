@@ -25,7 +25,10 @@ mod relay;
 #[path = "../tests/common/sys.rs"]
 #[allow(dead_code)]
 mod sys;
-use sys::{connect_burst, raise_nofile, sockaddr_in};
+use sys::{connect_burst, connect_from, next_source, raise_nofile, sockaddr_in};
+#[path = "../tests/common/attacks.rs"]
+mod attacks;
+use attacks::{Attack, quantile, quiet_pair_under};
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -124,10 +127,7 @@ impl Report {
         );
         if let Some(cpu) = self.server_cpu {
             let per_k = cpu / (self.received.max(1) as f64 / 1000.0);
-            s += &format!(
-                " server_cpu_s={cpu:.3} server_cpu_us_per_1000={:.1}",
-                per_k * 1e6
-            );
+            s += &format!(" server_cpu_s={cpu:.3} server_cpu_us_per_1000={:.1}", per_k * 1e6);
         }
         if let Some(rss) = self.server_rss_kib {
             s += &format!(" server_peak_rss_kib={rss}");
@@ -147,6 +147,13 @@ impl Started {
         Started::spawn(Command::new(env!("CARGO_BIN_EXE_srv")))
     }
 
+    /// `srv --per-host 256`: a class behind one NAT, as the teacher starts it.
+    fn srv_for_one_host() -> Started {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_srv"));
+        cmd.args(["--per-host", "256"]);
+        Started::spawn(cmd)
+    }
+
     fn relay() -> Started {
         let mut cmd = Command::new(std::env::current_exe().expect("own path"));
         cmd.arg("--serve-relay");
@@ -155,11 +162,8 @@ impl Started {
 
     fn spawn(mut cmd: Command) -> Started {
         // A free port: bind port 0, note it, let it go. (A small race, fine here.)
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port =
+            TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let child = cmd
             .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
@@ -222,12 +226,17 @@ fn own_cpu() -> f64 {
 /// greeting and then the n - 1 - i joins after it. Each connect waits for its
 /// greeting first, so the connects never outrun `accept` (with the report's listen
 /// backlog of 10, a full queue drops SYNs, and the kernel retries only after 1 s).
+/// Over IPv4 each client comes from a loopback address of its own, as a class
+/// does from its machines: `srv` lets one host have only a few members.
 fn connect_all(addr: SocketAddr, n: usize, timeout: Duration) -> Vec<TcpStream> {
     let mut clients = Vec::with_capacity(n);
     let mut owed = Vec::with_capacity(n);
     let mut buf = vec![0u8; 1 << 16];
     for i in 0..n {
-        let mut s = TcpStream::connect_timeout(&addr, timeout).expect("connect");
+        let mut s = match addr {
+            SocketAddr::V4(_) => connect_from(addr, next_source(), None, timeout),
+            SocketAddr::V6(_) => TcpStream::connect_timeout(&addr, timeout).expect("connect"),
+        };
         s.set_nodelay(true).expect("nodelay");
         s.set_read_timeout(Some(timeout)).expect("timeout");
         let mut lines = 0;
@@ -280,9 +289,7 @@ fn reader(
     for (k, (idx, s)) in mine.into_iter().enumerate() {
         s.set_nonblocking(true).expect("nonblocking");
         let mut m = MioStream::from_std(s);
-        poll.registry()
-            .register(&mut m, Token(k), Interest::READABLE)
-            .expect("register");
+        poll.registry().register(&mut m, Token(k), Interest::READABLE).expect("register");
         conns.push((idx, m, Vec::with_capacity(64), vec![0u32; senders]));
     }
     let mut events = Events::with_capacity(1024);
@@ -296,10 +303,7 @@ fn reader(
         && !stop.load(Ordering::Relaxed)
         && Instant::now() < deadline
     {
-        if poll
-            .poll(&mut events, Some(Duration::from_millis(50)))
-            .is_err()
-        {
+        if poll.poll(&mut events, Some(Duration::from_millis(50))).is_err() {
             continue;
         }
         for ev in events.iter() {
@@ -365,15 +369,9 @@ fn parse(f: &[u8; PAYLOAD]) -> Option<(usize, u32, u64)> {
         return None;
     }
     let num = |b: &[u8]| -> Option<u64> {
-        b.iter().try_fold(0u64, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + (d - b'0') as u64)
-        })
+        b.iter().try_fold(0u64, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + (d - b'0') as u64))
     };
-    Some((
-        num(&f[..5])? as usize,
-        num(&f[6..14])? as u32,
-        num(&f[15..])?,
-    ))
+    Some((num(&f[..5])? as usize, num(&f[6..14])? as u32, num(&f[15..])?))
 }
 
 /// One measured run against `addr`; `server` is the pid to measure, if ours.
@@ -381,10 +379,8 @@ fn run(addr: SocketAddr, o: &Opts, server: Option<i32>) -> Report {
     let n = o.clients;
     let s = o.senders.min(n);
     let clients = connect_all(addr, n, o.timeout);
-    let writers: Vec<TcpStream> = clients[..s]
-        .iter()
-        .map(|c| c.try_clone().expect("clone"))
-        .collect();
+    let writers: Vec<TcpStream> =
+        clients[..s].iter().map(|c| c.try_clone().expect("clone")).collect();
     let expected = (s * o.messages * (n - 1)) as u64;
     let total = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -460,10 +456,7 @@ fn run(addr: SocketAddr, o: &Opts, server: Option<i32>) -> Report {
         })
     };
     let _ = sender.join();
-    let seen: Vec<Seen> = handles
-        .into_iter()
-        .map(|h| h.join().expect("reader"))
-        .collect();
+    let seen: Vec<Seen> = handles.into_iter().map(|h| h.join().expect("reader")).collect();
     stop.store(true, Ordering::Relaxed);
     let wall = start.elapsed().as_secs_f64();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("histogram");
@@ -499,10 +492,7 @@ fn idle_rss_per_client(n: usize) -> (u64, f64) {
     thread::sleep(Duration::from_millis(200));
     let after = status_kib(srv.pid(), "VmRSS:").unwrap_or(0);
     drop(clients);
-    (
-        after,
-        (after.saturating_sub(before)) as f64 * 1024.0 / n as f64,
-    )
+    (after, (after.saturating_sub(before)) as f64 * 1024.0 / n as f64)
 }
 
 /// The fairness run: what a quiet pair sees while one member floods.
@@ -543,10 +533,8 @@ fn fairness(addr: SocketAddr, n: usize, flood: bool, secs: f64) -> Fair {
     let timeout = Duration::from_secs(60);
     let clients = connect_all(addr, n, timeout);
     let mut flooder = clients[0].try_clone().expect("clone");
-    let mut quiet: Vec<TcpStream> = clients[1..=QUIET]
-        .iter()
-        .map(|c| c.try_clone().expect("clone"))
-        .collect();
+    let mut quiet: Vec<TcpStream> =
+        clients[1..=QUIET].iter().map(|c| c.try_clone().expect("clone")).collect();
     let receiver = QUIET + 1;
     let total = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -558,10 +546,7 @@ fn fairness(addr: SocketAddr, n: usize, flood: bool, secs: f64) -> Fair {
     for (i, c) in clients.into_iter().enumerate() {
         groups[if i == receiver { 2 } else { i % 2 }].push((i, c));
     }
-    let watch = Watch {
-        senders: 1..QUIET + 1,
-        receiver,
-    };
+    let watch = Watch { senders: 1..QUIET + 1, receiver };
     let readers: Vec<_> = groups
         .into_iter()
         .map(|g| {
@@ -658,14 +643,8 @@ fn greeter(backlog: i32) -> SocketAddr {
     use std::os::fd::FromRawFd;
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     assert!(fd >= 0, "socket");
-    let (sin, len) = sockaddr_in(std::net::SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        0,
-    ));
-    assert_eq!(
-        unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) },
-        0
-    );
+    let (sin, len) = sockaddr_in(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0));
+    assert_eq!(unsafe { libc::bind(fd, (&sin as *const libc::sockaddr_in).cast(), len) }, 0);
     assert_eq!(unsafe { libc::listen(fd, backlog) }, 0);
     let listener = unsafe { TcpListener::from_raw_fd(fd) };
     let addr = listener.local_addr().expect("addr");
@@ -736,12 +715,9 @@ fn main() {
     };
     if args.iter().any(|a| a == "--burst") {
         for backlog in [10, 511] {
-            println!(
-                "burst listener=greeter backlog={backlog} {:?}",
-                burst(greeter(backlog), 200)
-            );
+            println!("burst listener=greeter backlog={backlog} {:?}", burst(greeter(backlog), 200));
         }
-        println!("burst listener=srv {:?}", burst(Started::srv().addr, 200));
+        println!("burst listener=srv {:?}", burst(Started::srv_for_one_host().addr, 200));
         return;
     }
     if single {
@@ -750,16 +726,10 @@ fn main() {
             (None, true) => Some(Started::relay()),
             (None, false) => Some(Started::srv()),
         };
-        let addr = opts
-            .addr
-            .or(started.as_ref().map(|s| s.addr))
-            .expect("an address");
+        let addr = opts.addr.or(started.as_ref().map(|s| s.addr)).expect("an address");
         if opts.fairness {
             for flood in [false, true] {
-                println!(
-                    "fairness {}",
-                    fairness(addr, opts.clients, flood, 16.0).line()
-                );
+                println!("fairness {}", fairness(addr, opts.clients, flood, 16.0).line());
             }
             return;
         }
@@ -777,9 +747,7 @@ fn main() {
 fn select_scan(n: usize) -> f64 {
     use std::os::fd::{AsFd, OwnedFd};
     let (r, _w) = std::io::pipe().expect("pipe");
-    let fds: Vec<OwnedFd> = (0..n)
-        .map(|_| OwnedFd::from(r.try_clone().expect("dup")))
-        .collect();
+    let fds: Vec<OwnedFd> = (0..n).map(|_| OwnedFd::from(r.try_clone().expect("dup"))).collect();
     let calls = 20_000;
     let t = Instant::now();
     for _ in 0..calls {
@@ -797,16 +765,12 @@ fn sweep(base: &Opts) {
     let mut fixed = Vec::new();
     let mut idle = Vec::new();
     for &n in &ns {
-        // About 8 million deliveries per saturation run, whatever N.
-        let messages = (8_000_000 / (n * (n - 1))).clamp(8, 4_000_000);
-        let o = Opts {
-            clients: n,
-            senders: n,
-            messages,
-            rate: 0.0,
-            readers: 2,
-            ..base.clone()
-        };
+        // About 8 million deliveries per saturation run, whatever N, but no more
+        // lines per sender than its host may send at once (`SPEAK_BURST`: a
+        // paced sender would measure the pace, not the server).
+        let burst_lines = select_chat::policy::SPEAK_BURST as usize / 80;
+        let messages = (8_000_000 / (n * (n - 1))).clamp(8, burst_lines);
+        let o = Opts { clients: n, senders: n, messages, rate: 0.0, readers: 2, ..base.clone() };
         let srv = Started::srv();
         let r = run(srv.addr, &o, Some(srv.pid()));
         println!("saturation {}", r.line());
@@ -833,14 +797,8 @@ fn sweep(base: &Opts) {
         idle.push((n, rss, per));
     }
     // The yardstick: a bare relay of the same decorated bytes at N = 500.
-    let o = Opts {
-        clients: 500,
-        senders: 500,
-        messages: 32,
-        rate: 0.0,
-        readers: 2,
-        ..base.clone()
-    };
+    let o =
+        Opts { clients: 500, senders: 500, messages: 32, rate: 0.0, readers: 2, ..base.clone() };
     // Three runs of each, alternated, and the median of each: one run lasts a second,
     // and on a shared machine one run alone moves by a fifth.
     let (mut ours, mut bare) = (Vec::new(), Vec::new());
@@ -855,14 +813,8 @@ fn sweep(base: &Opts) {
     println!("yardstick ours {}", ours.line());
     println!("yardstick relay {}", bare.line());
     // The same at a steady 1,000 lines/s (100 senders): latency, not throughput.
-    let o = Opts {
-        clients: 500,
-        senders: 100,
-        messages: 30,
-        rate: 1000.0,
-        readers: 1,
-        ..base.clone()
-    };
+    let o =
+        Opts { clients: 500, senders: 100, messages: 30, rate: 1000.0, readers: 1, ..base.clone() };
     let paced_ours = {
         let srv = Started::srv();
         run(srv.addr, &o, Some(srv.pid()))
@@ -888,17 +840,28 @@ fn sweep(base: &Opts) {
     let bursts: Vec<(&str, i32, (usize, f64))> = vec![
         ("a bare accept loop", 10, burst(greeter(10), 200)),
         ("a bare accept loop", 511, burst(greeter(511), 200)),
-        ("srv", 511, burst(Started::srv().addr, 200)),
+        ("srv", 511, burst(Started::srv_for_one_host().addr, 200)),
     ];
     for (what, backlog, (greeted, secs)) in &bursts {
         println!(
             "burst listener={what:?} backlog={backlog} connects=200 greeted={greeted} seconds={secs:.3}"
         );
     }
-    let scans: Vec<(usize, f64)> = [10, 100, 1000]
-        .iter()
-        .map(|&n| (n, select_scan(n)))
+    // A paste into a room of 500, and the quiet pair under each attack.
+    let paste = paste_into(500);
+    println!("paste clients=500 seconds={:.3} server_peak_rss_kib={}", paste.0, paste.1);
+    let cli = std::path::Path::new(env!("CARGO_BIN_EXE_cli"));
+    let attacks: Vec<(Attack, Vec<Duration>)> = Attack::ALL
+        .into_iter()
+        .map(|attack| {
+            let srv = Started::srv();
+            let (took, _) = quiet_pair_under(srv.addr, 10, attack, cli);
+            let (p50, p99) = (quantile(&took, 0.5), quantile(&took, 0.99));
+            println!("attack {attack:?} quiet_p50={p50:?} quiet_p99={p99:?}");
+            (attack, took)
+        })
         .collect();
+    let scans: Vec<(usize, f64)> = [10, 100, 1000].iter().map(|&n| (n, select_scan(n))).collect();
     for (n, us) in &scans {
         println!("select_scan fds={n} us_per_call={us:.2}");
     }
@@ -913,7 +876,42 @@ fn sweep(base: &Opts) {
         fair,
         bursts,
         scans,
+        paste,
+        attacks,
     });
+}
+
+/// One 64 KiB paste of one-letter lines into a room of `n` that read: the seconds
+/// until every member has every line, the server's peak RSS in KiB, and the bytes
+/// each member got.
+fn paste_into(n: usize) -> (f64, u64, usize) {
+    use std::os::fd::AsRawFd;
+    let srv = Started::srv();
+    let mut clients = connect_all(srv.addr, n, Duration::from_secs(60));
+    let paster = clients.remove(0);
+    let addr = paster.local_addr().expect("addr");
+    let line = format!("\x1b[35m\x1b[1m\r[{addr}]: a\n\x1b[0m");
+    let want = line.len() * 32_768;
+    let mut got = vec![0usize; n - 1];
+    let mut fds: Vec<libc::pollfd> = clients
+        .iter()
+        .map(|c| libc::pollfd { fd: c.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    let mut buf = vec![0u8; 1 << 16];
+    let start = Instant::now();
+    (&paster).write_all(&b"a\n".repeat(32_768)).expect("paste");
+    while got.iter().any(|&g| g < want) && start.elapsed() < Duration::from_secs(60) {
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        for (i, fd) in fds.iter().enumerate() {
+            if fd.revents != 0 && got[i] < want {
+                got[i] += (&clients[i]).read(&mut buf).unwrap_or(0);
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let complete = got.iter().all(|&g| g >= want);
+    let rss = status_kib(srv.pid(), "VmHWM:").unwrap_or(0);
+    (if complete { secs } else { f64::INFINITY }, rss, want)
 }
 
 /// The run with the median rate of several.
@@ -934,18 +932,15 @@ struct Sweep {
     fair: Vec<Fair>,
     bursts: Vec<(&'static str, i32, (usize, f64))>,
     scans: Vec<(usize, f64)>,
+    /// A paste into a room of 500: seconds until all had it, server peak RSS KiB,
+    /// bytes each member got.
+    paste: (f64, u64, usize),
+    /// The quiet pair's latencies under each attack.
+    attacks: Vec<(Attack, Vec<Duration>)>,
 }
 
 fn write_docs(w: &Sweep) {
-    let Sweep {
-        sat,
-        fixed,
-        idle,
-        ours,
-        bare,
-        scans,
-        ..
-    } = w;
+    let Sweep { sat, fixed, idle, ours, bare, scans, .. } = w;
     let root = env!("CARGO_MANIFEST_DIR");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -955,9 +950,7 @@ fn write_docs(w: &Sweep) {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let cores = thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d")
@@ -1049,6 +1042,32 @@ fn write_docs(w: &Sweep) {
         flood.delivered_per_s,
         flood.quiet_p99_us as f64 / alone.quiet_p99_us.max(1) as f64
     );
+    md += &format!(
+        "\n## A paste into a room of 500\n\n\
+         One member pastes 64 KiB of one-letter lines (`\"a\\n\"` 32,768 times: {:.2} MB once each line \
+         has its sender's name and colours) into a room of 500 that all read. Every member had every \
+         line after {:.2} s; the server's peak RSS was {} KiB (the room's log keeps the paste once, \
+         however many read it).\n",
+        w.paste.2 as f64 / 1e6,
+        w.paste.0,
+        w.paste.1
+    );
+    md += "\n## A quiet pair while a classmate attacks the room's pace\n\n\
+           Two members ping each other every 100 ms for 10 s while a third chats at about 2 MB/s (its host \
+           is held to its pace), each on a host of its own, and a classmate on another host attacks; \
+           see `tests/pace.rs`, which asserts p99 under 100 ms.\n\n\
+           | attack | pings | quiet p50 ms | quiet p99 ms | max ms |\n|---|---|---|---|---|\n";
+    for (attack, took) in &w.attacks {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        md += &format!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} |\n",
+            attack.name(),
+            took.len(),
+            ms(quantile(took, 0.5)),
+            ms(quantile(took, 0.99)),
+            ms(quantile(took, 1.0))
+        );
+    }
     md += "\n## A class joins at once: 200 connects in a burst\n\n\
            200 clients connect at the same moment; how many had their greeting within 10 s, and when \
            the last of those had it. What does not fit in the listen queue is dropped by the kernel, and \
@@ -1086,12 +1105,7 @@ fn svg(sat: &[Report], fixed: &[Report]) -> String {
         let (xmin, xmax) = (lx(1.0), lx(2000.0));
         let ys: Vec<f64> = pts.iter().map(|p| lx(p.1)).collect();
         let ymin = ys.iter().cloned().fold(f64::MAX, f64::min).floor();
-        let ymax = ys
-            .iter()
-            .cloned()
-            .fold(f64::MIN, f64::max)
-            .ceil()
-            .max(ymin + 1.0);
+        let ymax = ys.iter().cloned().fold(f64::MIN, f64::max).ceil().max(ymin + 1.0);
         let px = |v: f64| x0 + pad + (lx(v) - xmin) / (xmax - xmin) * (w - 2.0 * pad);
         let py = |v: f64| h - pad - (lx(v) - ymin) / (ymax - ymin) * (h - 2.0 * pad);
         let mut s = format!(
@@ -1131,10 +1145,8 @@ fn svg(sat: &[Report], fixed: &[Report]) -> String {
             x0 + 12.0,
             h / 2.0
         );
-        let path: Vec<String> = pts
-            .iter()
-            .map(|&(n, v)| format!("{:.1},{:.1}", px(n), py(v)))
-            .collect();
+        let path: Vec<String> =
+            pts.iter().map(|&(n, v)| format!("{:.1},{:.1}", px(n), py(v))).collect();
         s += &format!(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"#36c\" stroke-width=\"2\"/>\n",
             path.join(" ")
@@ -1157,10 +1169,7 @@ fn svg(sat: &[Report], fixed: &[Report]) -> String {
     let b = panel(
         w,
         "1,000 lines/s: p99 latency (µs)",
-        fixed
-            .iter()
-            .map(|r| (r.clients as f64, r.p99_us.max(1) as f64))
-            .collect(),
+        fixed.iter().map(|r| (r.clients as f64, r.p99_us.max(1) as f64)).collect(),
         "µs",
     );
     format!(

@@ -30,9 +30,7 @@ pub fn serve(host: &str, port: &str) {
     let addr: SocketAddr = format!("{host}:{port}").parse().expect("relay address");
     let mut listener = TcpListener::bind(addr).expect("relay bind");
     let mut poll = Poll::new().expect("poll");
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .expect("register");
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).expect("register");
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next = 0usize;
     let mut events = Events::with_capacity(4096);
@@ -147,9 +145,7 @@ pub fn serve(host: &str, port: &str) {
                     } else {
                         Interest::READABLE
                     };
-                    let _ = poll
-                        .registry()
-                        .reregister(&mut c.stream, Token(k), interest);
+                    let _ = poll.registry().reregister(&mut c.stream, Token(k), interest);
                     c.writable_wanted = want;
                 }
             }

@@ -39,10 +39,7 @@ impl Program {
             Program::Srv => " [--per-host N]",
             Program::Cli => " [--no-editor]",
         };
-        format!(
-            "usage: {} [--no-color] [--trace]{own} <host> <port>",
-            self.name()
-        )
+        format!("usage: {} [--no-color] [--trace]{own} <host> <port>", self.name())
     }
 
     fn about(self) -> &'static str {
@@ -120,21 +117,14 @@ pub fn parse(
     let mut per_host = crate::policy::PER_HOST;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|a| format!("argument {a:?} is not valid UTF-8"))?;
+        let arg = arg.into_string().map_err(|a| format!("argument {a:?} is not valid UTF-8"))?;
         match arg.as_str() {
             "--per-host" if !options_done && program == Program::Srv => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.into_string().ok())
-                    .unwrap_or_default();
+                let n = args.next().and_then(|n| n.into_string().ok()).unwrap_or_default();
                 per_host = match n.parse() {
                     Ok(n) if n > 0 => n,
                     _ => {
-                        return Err(format!(
-                            "invalid --per-host '{n}' (expected a number from 1)"
-                        ));
+                        return Err(format!("invalid --per-host '{n}' (expected a number from 1)"));
                     }
                 };
             }
@@ -167,14 +157,7 @@ pub fn parse(
             ));
         }
     };
-    Ok(Command::Run(Args {
-        host,
-        port,
-        no_color,
-        trace,
-        no_editor,
-        per_host,
-    }))
+    Ok(Command::Run(Args { host, port, no_color, trace, no_editor, per_host }))
 }
 
 /// What both programs do first: read the command line (answering `--help` and
@@ -189,12 +172,7 @@ pub fn start(program: Program) -> Result<Args, ExitCode> {
             return Err(ExitCode::SUCCESS);
         }
         Ok(Command::Version) => {
-            let _ = writeln!(
-                io::stdout(),
-                "{} {}",
-                program.name(),
-                env!("CARGO_PKG_VERSION")
-            );
+            let _ = writeln!(io::stdout(), "{} {}", program.name(), env!("CARGO_PKG_VERSION"));
             return Err(ExitCode::SUCCESS);
         }
         Err(msg) => {
@@ -246,10 +224,7 @@ mod tests {
             per_host: 40,
         });
         assert_eq!(
-            p(
-                Program::Srv,
-                &["--no-color", "--trace", "--per-host", "40", "0.0.0.0", "0"]
-            ),
+            p(Program::Srv, &["--no-color", "--trace", "--per-host", "40", "0.0.0.0", "0"]),
             Ok(want)
         );
         assert!(p(Program::Srv, &["--per-host", "0", "h", "1"]).is_err());
@@ -262,26 +237,11 @@ mod tests {
         assert_eq!(p(srv, &[]), Err("missing <host> and <port>".into()));
         assert_eq!(p(srv, &["h"]), Err("missing <port>".into()));
         assert!(p(srv, &["h", "1", "x"]).unwrap_err().contains("'x'"));
-        assert!(
-            p(srv, &["h", "http"])
-                .unwrap_err()
-                .contains("invalid port 'http'")
-        );
-        assert!(
-            p(srv, &["h", "70000"])
-                .unwrap_err()
-                .contains("invalid port")
-        );
-        assert!(
-            p(Program::Cli, &["h", "0"])
-                .unwrap_err()
-                .contains("from 1 to 65535")
-        );
+        assert!(p(srv, &["h", "http"]).unwrap_err().contains("invalid port 'http'"));
+        assert!(p(srv, &["h", "70000"]).unwrap_err().contains("invalid port"));
+        assert!(p(Program::Cli, &["h", "0"]).unwrap_err().contains("from 1 to 65535"));
         assert_eq!(p(srv, &["-x", "h", "1"]), Err("unknown option '-x'".into()));
-        assert_eq!(
-            p(srv, &["--no-editor", "h", "1"]),
-            Err("unknown option '--no-editor'".into())
-        );
+        assert_eq!(p(srv, &["--no-editor", "h", "1"]), Err("unknown option '--no-editor'".into()));
     }
 
     #[test]

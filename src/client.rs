@@ -196,17 +196,14 @@ pub fn run(
     out: Output,
     editor: bool,
 ) -> io::Result<()> {
-    let editing = editor
-        .then(Raw::enter)
-        .and_then(Result::ok)
-        .map(|raw| Editing {
-            raw,
-            editor: Editor::new(),
-            messages: Messages::new(),
-            cols: term::columns(io::stdout()),
-            prompt_shown: false,
-            stale: false,
-        });
+    let editing = editor.then(Raw::enter).and_then(Result::ok).map(|raw| Editing {
+        raw,
+        editor: Editor::new(),
+        messages: Messages::new(),
+        cols: term::columns(io::stdout()),
+        prompt_shown: false,
+        stale: false,
+    });
     let mut client = Client {
         sock,
         stdin,
@@ -231,16 +228,8 @@ pub fn run(
     // keep the client from exiting. The editor's terminal gets its colours and
     // autowrap back even if the rest is dropped (see `show`). Then the terminal's
     // settings as they were, the socket closed.
-    if client.editing.is_some() {
-        let ending = b"\x1b[0m\x1b[?7h";
-        client.out.finish_ending(
-            Duration::from_millis(500),
-            ending,
-            Duration::from_millis(250),
-        );
-    } else {
-        client.out.finish(Duration::from_millis(500));
-    }
+    let ending: &[u8] = if client.editing.is_some() { b"\x1b[0m\x1b[?7h" } else { b"" };
+    client.out.finish_ending(Duration::from_millis(500), ending, Duration::from_millis(250));
     crate::stdio::log_finish(Duration::from_millis(250));
     drop(client.editing.take());
     // The report's `connSock.close()`; a dropped OwnedFd would close it silently.
@@ -306,8 +295,10 @@ impl Client<'_> {
             self.display_you();
         }
         crate::stdio::log_flush();
+        // stdout is gone: nobody can see the room any more, so leave it.
         if self.out.is_broken() {
-            return Ok(self.output_closed());
+            self.leave_now();
+            return Ok(Flow::Stop);
         }
         if let Input::Left(deadline) = self.input
             && Instant::now() >= deadline
@@ -395,19 +386,14 @@ impl Client<'_> {
     /// Twin of the report's `display_you()`.
     // ANCHOR: display_you
     pub fn display_you(&mut self) -> Flow {
-        let prompt = painted(
-            self.colour,
-            &[TextColors::YELLOW, TextColors::BOLD],
-            format_args!("{}", Texts::SHOW_YOU),
-        );
+        let prompt = painted(self.colour, &[TextColors::YELLOW, TextColors::BOLD], Texts::SHOW_YOU);
         match &mut self.editing {
             // Not over a screen that does not keep up: once it has drained.
             Some(e) if self.out.pending() >= SCREEN_PAUSE => e.stale = true,
             // Never inside a message that is still arriving.
             Some(e) if self.input == Input::Open && !e.messages.is_mid_message() => {
                 let mut row = Vec::new();
-                e.editor
-                    .render(&prompt, Texts::SHOW_YOU.len(), e.cols, &mut row);
+                e.editor.render(&prompt, Texts::SHOW_YOU.len(), e.cols, &mut row);
                 self.out.push(&row);
                 e.prompt_shown = true;
                 e.stale = false;
@@ -441,14 +427,11 @@ impl Client<'_> {
                     let you = painted(
                         self.colour,
                         &[TextColors::YELLOW, TextColors::BOLD],
-                        format_args!("{}", Texts::SHOW_YOU),
+                        Texts::SHOW_YOU,
                     );
                     let mut said = you;
                     said.extend_from_slice(line.as_bytes());
-                    self.show(&[Message {
-                        text: said,
-                        continued: false,
-                    }]);
+                    self.show(&[Message { text: said, continued: false }]);
                 }
                 // The report's "terminal word": an empty line leaves, then the
                 // server closes and the client says it was disconnected.
@@ -554,13 +537,10 @@ impl Client<'_> {
         let text = painted(
             self.colour,
             &[TextColors::RED, TextColors::BOLD],
-            format_args!("{}", String::from_utf8_lossy(text)),
+            String::from_utf8_lossy(text),
         );
         match self.editing.is_some() {
-            true => self.show(&[Message {
-                text,
-                continued: false,
-            }]),
+            true => self.show(&[Message { text, continued: false }]),
             false => self.out.push(&text),
         }
     }
@@ -596,11 +576,7 @@ impl Client<'_> {
 
     /// The server closed: print the report's "disconnected" line.
     fn disconnected(&mut self) -> Flow {
-        let msg = painted(
-            self.colour,
-            &[TextColors::RED, TextColors::BOLD],
-            format_args!("{}", Texts::DISCON_MSG),
-        );
+        let msg = painted(self.colour, &[TextColors::RED, TextColors::BOLD], Texts::DISCON_MSG);
         self.hide_line();
         // The report's `print`: the text and a newline.
         self.out.push(&msg);
@@ -614,12 +590,6 @@ impl Client<'_> {
         self.hide_line();
         self.out.push(Texts::KEY_INTER.as_bytes());
         self.out.push(b"\n");
-        Flow::Stop
-    }
-
-    /// stdout is gone: nobody can see the room any more, so leave it.
-    fn output_closed(&mut self) -> Flow {
-        self.leave_now();
         Flow::Stop
     }
 
@@ -648,11 +618,7 @@ pub fn wants_editor(stdin: impl AsFd, stdout: impl AsFd) -> bool {
 
 /// The report's connection error line (red, bold), printed when [`connect`] fails.
 pub fn connect_error_text(colour: bool) -> Vec<u8> {
-    let mut msg = painted(
-        colour,
-        &[TextColors::RED, TextColors::BOLD],
-        format_args!("{}", Texts::CONNECT_ERROR),
-    );
+    let mut msg = painted(colour, &[TextColors::RED, TextColors::BOLD], Texts::CONNECT_ERROR);
     msg.push(b'\n');
     msg
 }

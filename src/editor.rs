@@ -164,11 +164,7 @@ impl Editor {
     fn browse(&mut self, older: bool) {
         let newest = self.history.len();
         let at = self.browsing.as_ref().map_or(newest, |(i, _)| *i);
-        let to = if older {
-            at.checked_sub(1)
-        } else {
-            (at < newest).then_some(at + 1)
-        };
+        let to = if older { at.checked_sub(1) } else { (at < newest).then_some(at + 1) };
         let Some(to) = to else { return };
         if self.browsing.is_none() {
             self.browsing = Some((to, std::mem::take(&mut self.line)));
@@ -403,14 +399,7 @@ mod tests {
     #[test]
     fn widths_follow_the_unicode_tables_and_err_wide() {
         // Symbols and emoji beyond the blocks a hand-made table would list.
-        for c in [
-            '日',
-            '\u{1f680}',
-            '\u{2615}',
-            '\u{1fa70}',
-            '\u{a960}',
-            '\u{ff21}',
-        ] {
+        for c in ['日', '\u{1f680}', '\u{2615}', '\u{1fa70}', '\u{a960}', '\u{ff21}'] {
             assert_eq!(char_width(c), 2, "{c:?}");
         }
         for c in ['a', 'é', '\u{2764}'] {

@@ -82,11 +82,8 @@ pub fn poll_log(fd: BorrowedFd<'_>, within: Duration) -> bool {
 
 fn poll_out(fd: BorrowedFd<'_>, within: Duration) -> nix::Result<bool> {
     let ms = within.as_millis().min(60_000) as u16;
-    nix::poll::poll(
-        &mut [PollFd::new(fd, PollFlags::POLLOUT)],
-        PollTimeout::from(ms),
-    )
-    .map(|n| n > 0)
+    nix::poll::poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], PollTimeout::from(ms))
+        .map(|n| n > 0)
 }
 
 /// `poll(fd, POLLOUT, within)`: wait at most `within` for `fd` to take a write.
@@ -123,12 +120,8 @@ pub fn close(fd: OwnedFd) -> nix::Result<()> {
 /// # References
 /// [open(2)](https://man7.org/linux/man-pages/man2/open.2.html)
 pub fn open_dev_null() -> nix::Result<OwnedFd> {
-    open(
-        "/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .traced(|| "open(\"/dev/null\", O_RDONLY|O_CLOEXEC)".into())
+    open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .traced(|| "open(\"/dev/null\", O_RDONLY|O_CLOEXEC)".into())
 }
 
 /// `isatty(fd)`: whether `fd` is a terminal (the client's colour choice).

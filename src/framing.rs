@@ -19,6 +19,8 @@
 //! never cut inside a UTF-8 character or just before a combining mark
 //! ([`cut_point`]). `\r\n` ends a line like `\n` (telnet sends it for Enter).
 
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
 /// One line (or piece of a long line) taken out of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
@@ -87,13 +89,7 @@ impl LineFramer {
     /// A framer that hands out lines of at most `max` bytes (at least 4, so a UTF-8
     /// character always fits).
     pub fn new(max: usize) -> Self {
-        LineFramer {
-            buf: Vec::new(),
-            start: 0,
-            max: max.max(4),
-            cut: false,
-            ended: false,
-        }
+        LineFramer { buf: Vec::new(), start: 0, max: max.max(4), cut: false, ended: false }
     }
 
     /// Nothing complete is held: time to `recv` again (unless the stream ended).
@@ -148,21 +144,13 @@ impl LineFramer {
             None => return None,
         };
         if let Some(end) = end {
-            let len = if rest[..end].ends_with(b"\r") {
-                end - 1
-            } else {
-                end
-            };
+            let len = if rest[..end].ends_with(b"\r") { end - 1 } else { end };
             if len <= self.max {
                 // The end of a line: whole, or the last piece of a long one.
                 let (from, whole) = (self.start, !self.cut);
                 self.start += (end + 1).min(rest.len());
                 self.cut = false;
-                return Some(Line {
-                    bytes: &self.buf[from..from + len],
-                    whole,
-                    ends: true,
-                });
+                return Some(Line { bytes: &self.buf[from..from + len], whole, ends: true });
             }
         }
         // Longer than the cap: hand out a piece, and keep the rest.
@@ -170,11 +158,7 @@ impl LineFramer {
         let cut = cut_point(&self.buf[from..], self.max);
         self.start += cut;
         self.cut = true;
-        Some(Line {
-            bytes: &self.buf[from..from + cut],
-            whole: false,
-            ends: false,
-        })
+        Some(Line { bytes: &self.buf[from..from + cut], whole: false, ends: false })
     }
 }
 
@@ -190,16 +174,13 @@ fn must_cut(rest: &[u8], max: usize) -> bool {
 /// belongs with the character before it (`e` + U+0301 is one `é` on screen).
 ///
 /// The rule, tested below: back off from `max` over UTF-8 continuation bytes, then
-/// over characters in the combining blocks (U+0300-036F, U+1AB0-1AFF,
-/// U+1DC0-1DFF, U+20D0-20FF, U+FE20-FE2F), variation selectors (U+FE00-FE0F,
-/// U+E0100-E01EF) and emoji skin tones (U+1F3FB-1F3FF), at most 32 bytes; bytes
-/// that are not UTF-8, or a run of marks longer than that, are cut at `max`.
+/// over marks (Unicode's category M: combining accents, vowel signs, variation
+/// selectors) and emoji skin tones (U+1F3FB-1F3FF), at most 32 bytes; bytes that
+/// are not UTF-8, or a run of marks longer than that, are cut at `max`.
 pub fn cut_point(buf: &[u8], max: usize) -> usize {
     debug_assert!(buf.len() > max);
     let is_boundary = |i: usize| buf[i] & 0b1100_0000 != 0b1000_0000;
-    let Some(mut cut) = (max.saturating_sub(3)..=max)
-        .rev()
-        .find(|&i| i > 0 && is_boundary(i))
+    let Some(mut cut) = (max.saturating_sub(3)..=max).rev().find(|&i| i > 0 && is_boundary(i))
     else {
         return max;
     };
@@ -218,7 +199,8 @@ pub fn cut_point(buf: &[u8], max: usize) -> usize {
     cut
 }
 
-/// Whether `bytes` starts with a combining mark, variation selector or skin tone.
+/// Whether `bytes` starts with a mark (Unicode's category M: combining accents,
+/// vowel signs, variation selectors) or an emoji skin tone.
 fn starts_with_mark(bytes: &[u8]) -> bool {
     let len = match bytes.first() {
         Some(b) if *b < 0x80 => return false,
@@ -227,22 +209,13 @@ fn starts_with_mark(bytes: &[u8]) -> bool {
         Some(_) => 2,
         None => return false,
     };
-    let Some(c) = bytes
-        .get(..len)
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .and_then(|s| s.chars().next())
+    let Some(c) =
+        bytes.get(..len).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.chars().next())
     else {
         return false;
     };
-    matches!(c,
-        '\u{0300}'..='\u{036f}'
-        | '\u{1ab0}'..='\u{1aff}'
-        | '\u{1dc0}'..='\u{1dff}'
-        | '\u{20d0}'..='\u{20ff}'
-        | '\u{fe20}'..='\u{fe2f}'
-        | '\u{fe00}'..='\u{fe0f}'
-        | '\u{e0100}'..='\u{e01ef}'
-        | '\u{1f3fb}'..='\u{1f3ff}')
+    c.general_category_group() == GeneralCategoryGroup::Mark
+        || ('\u{1f3fb}'..='\u{1f3ff}').contains(&c)
 }
 
 #[cfg(test)]
@@ -285,9 +258,7 @@ mod tests {
     }
 
     fn texts(got: &[(Vec<u8>, bool)]) -> Vec<String> {
-        got.iter()
-            .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
-            .collect()
+        got.iter().map(|(b, _)| String::from_utf8_lossy(b).into_owned()).collect()
     }
 
     #[test]
@@ -330,18 +301,9 @@ mod tests {
 
     #[test]
     fn a_line_of_exactly_the_cap_is_whole_with_lf_or_crlf() {
-        assert_eq!(
-            lines(8, &[b"01234567", b"\n"], false),
-            vec![(b"01234567".to_vec(), true)]
-        );
-        assert_eq!(
-            lines(8, &[b"01234567\r", b"\n"], false),
-            vec![(b"01234567".to_vec(), true)]
-        );
-        assert_eq!(
-            lines(8, &[b"01234567\r\n"], false),
-            vec![(b"01234567".to_vec(), true)]
-        );
+        assert_eq!(lines(8, &[b"01234567", b"\n"], false), vec![(b"01234567".to_vec(), true)]);
+        assert_eq!(lines(8, &[b"01234567\r", b"\n"], false), vec![(b"01234567".to_vec(), true)]);
+        assert_eq!(lines(8, &[b"01234567\r\n"], false), vec![(b"01234567".to_vec(), true)]);
     }
 
     #[test]
@@ -375,10 +337,7 @@ mod tests {
         let marks = "\u{301}".repeat(40);
         let line = format!("a{marks}\n");
         let got = lines(16, &[line.as_bytes()], false);
-        assert!(
-            got.iter()
-                .all(|(b, _)| b.len() <= 16 && std::str::from_utf8(b).is_ok())
-        );
+        assert!(got.iter().all(|(b, _)| b.len() <= 16 && std::str::from_utf8(b).is_ok()));
         assert_eq!(texts(&got).concat(), format!("a{marks}"));
     }
 
@@ -412,14 +371,8 @@ mod tests {
     fn a_short_recv_keeps_only_what_came() {
         let mut f = LineFramer::new(4096);
         feed(&mut f, b"ok\n");
-        assert_eq!(
-            f.fill(|_| Err(nix::errno::Errno::EAGAIN)),
-            Err(nix::errno::Errno::EAGAIN)
-        );
-        assert_eq!(
-            f.next_line().map(|l| l.bytes.to_vec()),
-            Some(b"ok".to_vec())
-        );
+        assert_eq!(f.fill(|_| Err(nix::errno::Errno::EAGAIN)), Err(nix::errno::Errno::EAGAIN));
+        assert_eq!(f.next_line().map(|l| l.bytes.to_vec()), Some(b"ok".to_vec()));
         assert_eq!(f.next_line(), None);
         assert!(f.wants_input());
     }

@@ -41,10 +41,7 @@ use crate::trace::{Traced, TracedData};
 /// [getaddrinfo(3)](https://man7.org/linux/man-pages/man3/getaddrinfo.3.html)
 // ANCHOR: resolve
 pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => (bare, port)
@@ -115,12 +112,8 @@ pub fn socket(addr: &SocketAddr) -> nix::Result<OwnedFd> {
 /// [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 // ANCHOR: set_reuse_addr
 pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::ReuseAddr, &true).traced(|| {
-        format!(
-            "setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)",
-            fd.as_raw_fd()
-        )
-    })
+    socket::setsockopt(fd, sockopt::ReuseAddr, &true)
+        .traced(|| format!("setsockopt({}, SOL_SOCKET, SO_REUSEADDR, 1)", fd.as_raw_fd()))
 }
 // ANCHOR_END: set_reuse_addr
 
@@ -131,12 +124,8 @@ pub fn set_reuse_addr(fd: &OwnedFd) -> nix::Result<()> {
 /// # References
 /// [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html)
 pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::Ipv6V6Only, &false).traced(|| {
-        format!(
-            "setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)",
-            fd.as_raw_fd()
-        )
-    })
+    socket::setsockopt(fd, sockopt::Ipv6V6Only, &false)
+        .traced(|| format!("setsockopt({}, IPPROTO_IPV6, IPV6_V6ONLY, 0)", fd.as_raw_fd()))
 }
 
 /// `setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1)`: send small segments at once
@@ -152,12 +141,8 @@ pub fn set_dual_stack(fd: &OwnedFd) -> nix::Result<()> {
 /// # References
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
 pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::TcpNoDelay, &true).traced(|| {
-        format!(
-            "setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)",
-            fd.as_raw_fd()
-        )
-    })
+    socket::setsockopt(fd, sockopt::TcpNoDelay, &true)
+        .traced(|| format!("setsockopt({}, IPPROTO_TCP, TCP_NODELAY, 1)", fd.as_raw_fd()))
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_SNDBUF, bytes)`: cap the kernel's send buffer
@@ -173,12 +158,8 @@ pub fn set_nodelay(fd: &OwnedFd) -> nix::Result<()> {
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html) (`tcp_wmem`)
 // ANCHOR: set_send_buffer
 pub fn set_send_buffer(fd: &OwnedFd, bytes: usize) -> nix::Result<()> {
-    socket::setsockopt(fd, sockopt::SndBuf, &bytes).traced(|| {
-        format!(
-            "setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})",
-            fd.as_raw_fd()
-        )
-    })
+    socket::setsockopt(fd, sockopt::SndBuf, &bytes)
+        .traced(|| format!("setsockopt({}, SOL_SOCKET, SO_SNDBUF, {bytes})", fd.as_raw_fd()))
 }
 // ANCHOR_END: set_send_buffer
 
@@ -234,12 +215,8 @@ pub fn listen(fd: &OwnedFd, backlog: i32) -> nix::Result<()> {
 /// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
 // ANCHOR: accept
 pub fn accept(listener: &OwnedFd) -> nix::Result<OwnedFd> {
-    socket::accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC).traced(|| {
-        format!(
-            "accept4({}, SOCK_NONBLOCK|SOCK_CLOEXEC)",
-            listener.as_raw_fd()
-        )
-    })
+    socket::accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)
+        .traced(|| format!("accept4({}, SOCK_NONBLOCK|SOCK_CLOEXEC)", listener.as_raw_fd()))
 }
 // ANCHOR_END: accept
 
@@ -349,13 +326,8 @@ pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<usize> {
 /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
 // ANCHOR: send
 pub fn send(fd: &OwnedFd, buf: &[u8]) -> nix::Result<usize> {
-    socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).traced_data(buf, || {
-        format!(
-            "send({}, {} bytes, MSG_NOSIGNAL)",
-            fd.as_raw_fd(),
-            buf.len()
-        )
-    })
+    socket::send(fd.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)
+        .traced_data(buf, || format!("send({}, {} bytes, MSG_NOSIGNAL)", fd.as_raw_fd(), buf.len()))
 }
 // ANCHOR_END: send
 
@@ -394,16 +366,9 @@ pub fn shutdown_write(fd: &OwnedFd) -> nix::Result<()> {
 /// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html); Stevens, UNP 7.5
 // ANCHOR: close_abortively
 pub fn close_abortively(fd: OwnedFd) -> nix::Result<()> {
-    let now = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let _ = socket::setsockopt(&fd, sockopt::Linger, &now).traced(|| {
-        format!(
-            "setsockopt({}, SOL_SOCKET, SO_LINGER, {{1, 0}})",
-            fd.as_raw_fd()
-        )
-    });
+    let now = libc::linger { l_onoff: 1, l_linger: 0 };
+    let _ = socket::setsockopt(&fd, sockopt::Linger, &now)
+        .traced(|| format!("setsockopt({}, SOL_SOCKET, SO_LINGER, {{1, 0}})", fd.as_raw_fd()));
     crate::fd::close(fd)
 }
 // ANCHOR_END: close_abortively
@@ -415,14 +380,8 @@ mod tests {
     #[test]
     fn resolve_accepts_literals_with_and_without_brackets() {
         assert_eq!(resolve("::1", 9).unwrap(), vec!["[::1]:9".parse().unwrap()]);
-        assert_eq!(
-            resolve("[::1]", 9).unwrap(),
-            vec!["[::1]:9".parse().unwrap()]
-        );
-        assert_eq!(
-            resolve("127.0.0.1", 9).unwrap(),
-            vec!["127.0.0.1:9".parse().unwrap()]
-        );
+        assert_eq!(resolve("[::1]", 9).unwrap(), vec!["[::1]:9".parse().unwrap()]);
+        assert_eq!(resolve("127.0.0.1", 9).unwrap(), vec!["127.0.0.1:9".parse().unwrap()]);
         assert!(!resolve("localhost", 9).unwrap().is_empty());
     }
 }

@@ -51,11 +51,7 @@ pub struct Outbox {
 impl Outbox {
     /// An empty outbox.
     pub const fn new() -> Self {
-        Outbox {
-            buf: Vec::new(),
-            start: 0,
-            blocked: false,
-        }
+        Outbox { buf: Vec::new(), start: 0, blocked: false }
     }
 
     /// Bytes waiting to be written.
@@ -206,12 +202,7 @@ mod tests {
             let _ = o.flush(|b| Ok(b.len().div_ceil(2)));
         }
         assert!(o.len() <= 2 * chunk.len(), "waits: {}", o.len());
-        assert!(
-            o.capacity() <= 4 * o.len() + 2 * KEEP,
-            "holds {} for {}",
-            o.capacity(),
-            o.len()
-        );
+        assert!(o.capacity() <= 4 * o.len() + 2 * KEEP, "holds {} for {}", o.capacity(), o.len());
         // A burst, then the reader catches up: the memory comes back.
         o.push(&vec![b'y'; 8 << 20]);
         while o.flush(|b| Ok(b.len().min(1 << 16))) == Ok(Flushed::Blocked) {}

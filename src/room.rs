@@ -19,9 +19,10 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Who a member is, for the log: a number given at `accept`, never reused (an fd
-/// number is reused as soon as its socket is closed).
-pub type Id = u64;
+/// Who a member is, for the log: its socket's fd number. The kernel gives the
+/// number again once the socket is closed, but a newcomer's cursor starts at the
+/// head: nothing before it, said to or by the one before, is ever its concern.
+pub type Id = std::os::fd::RawFd;
 
 /// Who may read a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +124,7 @@ impl RoomLog {
         }
         let mut first = None;
         let mut at = from;
-        for e in self
-            .find(from)
-            .map_or(self.entries.range(0..0), |i| self.entries.range(i..))
-        {
+        for e in self.find(from).map_or(self.entries.range(0..0), |i| self.entries.range(i..)) {
             if e.start >= until || out.len() >= max {
                 break;
             }
@@ -146,10 +144,7 @@ impl RoomLog {
     /// from `first` for `reader`: the cursor once its socket took them.
     pub fn advance(&self, reader: Id, first: u64, mut n: usize) -> u64 {
         let mut at = first;
-        for e in self
-            .find(first)
-            .map_or(self.entries.range(0..0), |i| self.entries.range(i..))
-        {
+        for e in self.find(first).map_or(self.entries.range(0..0), |i| self.entries.range(i..)) {
             if !e.audience.includes(reader) {
                 continue;
             }

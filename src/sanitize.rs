@@ -18,6 +18,8 @@
 //!   do; every other control is shown escaped the same way. This protects our
 //!   client from a server that does not sanitise, such as the report's `srv.py`.
 
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 /// How a character that must not reach a terminal is shown, or `None` if it is safe.
 ///
 /// `Some(Escape::Caret(c))` for C0 controls and DEL (`^[`, `^M`, `^?`), and
@@ -38,7 +40,11 @@ fn escape_for(c: char) -> Option<Escape> {
         | '\u{1160}'
         | '\u{3164}'
         | '\u{ffa0}' => Some(Escape::Code(c as u32)),
-        c if is_format(c) => Some(Escape::Code(c as u32)),
+        // Unicode's format characters (category Cf), invisible, some of which
+        // change how the text around them is shown: the soft hyphen, zero-width
+        // spaces and joiners, bidi overrides (Trojan Source, CVE-2021-42574), the
+        // BOM, tag characters (which can hide a whole text after an emoji).
+        c if c.general_category() == GeneralCategory::Format => Some(Escape::Code(c as u32)),
         _ => None,
     }
 }
@@ -47,37 +53,6 @@ fn escape_for(c: char) -> Option<Escape> {
 enum Escape {
     Caret(u8),
     Code(u32),
-}
-
-/// Unicode's format characters (general category Cf): invisible, and some of them
-/// change how the text around them is shown. The soft hyphen, the Arabic number
-/// signs, the zero-width space and joiners, the bidi marks, embeddings, overrides
-/// and isolates (Trojan Source, CVE-2021-42574), the word joiner and invisible
-/// operators, the byte order mark, the interlinear annotation marks, and the tag
-/// characters (which can hide a whole text after an emoji).
-fn is_format(c: char) -> bool {
-    matches!(c,
-        '\u{00ad}'
-        | '\u{0600}'..='\u{0605}'
-        | '\u{061c}'
-        | '\u{06dd}'
-        | '\u{070f}'
-        | '\u{0890}'..='\u{0891}'
-        | '\u{08e2}'
-        | '\u{180e}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206f}'
-        | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}'
-        | '\u{110bd}'
-        | '\u{110cd}'
-        | '\u{13430}'..='\u{1343f}'
-        | '\u{1bca0}'..='\u{1bca3}'
-        | '\u{1d173}'..='\u{1d17a}'
-        | '\u{e0001}'
-        | '\u{e0020}'..='\u{e007f}')
 }
 
 /// Append `s` to `out`, with every unsafe character shown escaped.
@@ -222,17 +197,10 @@ enum Sgr {
 /// client's own prompt, nor blink, reverse, underline, or 256-colour codes.
 fn colour_only(params: &[u8]) -> bool {
     params.split(|&b| b == b';').all(|p| {
-        let n = std::str::from_utf8(p).ok().and_then(|p| {
-            if p.is_empty() {
-                Some(0)
-            } else {
-                p.parse::<u32>().ok()
-            }
-        });
-        matches!(
-            n,
-            Some(0 | 1 | 22 | 30..=37 | 39 | 40..=47 | 49 | 90..=97 | 100..=107)
-        )
+        let n = std::str::from_utf8(p)
+            .ok()
+            .and_then(|p| if p.is_empty() { Some(0) } else { p.parse::<u32>().ok() });
+        matches!(n, Some(0 | 1 | 22 | 30..=37 | 39 | 40..=47 | 49 | 90..=97 | 100..=107))
     })
 }
 
@@ -253,11 +221,7 @@ fn sgr_len(seq: &[u8]) -> Sgr {
             _ => return Sgr::Not,
         }
     }
-    if seq.len() < MAX_HELD {
-        Sgr::Unfinished
-    } else {
-        Sgr::Not
-    }
+    if seq.len() < MAX_HELD { Sgr::Unfinished } else { Sgr::Not }
 }
 
 #[cfg(test)]
@@ -325,10 +289,7 @@ mod tests {
 
     #[test]
     fn only_colour_and_bold_pass_the_client() {
-        let got = client(
-            &[b"\x1b[31;1mred\x1b[8mconceal\x1b[5;7mblink\x1b[38;5;9mx\x1b[0m"],
-            true,
-        );
+        let got = client(&[b"\x1b[31;1mred\x1b[8mconceal\x1b[5;7mblink\x1b[38;5;9mx\x1b[0m"], true);
         assert_eq!(
             String::from_utf8(got).unwrap(),
             "\x1b[31;1mred^[[8mconceal^[[5;7mblink^[[38;5;9mx\x1b[0m"
@@ -348,10 +309,7 @@ mod tests {
     fn client_keeps_the_server_colours_and_line_breaks() {
         let msg = b"\x1b[34m\x1b[1m\r> New user 1.2.3.4:5 entered\n\x1b[0m";
         assert_eq!(client(&[msg], true), msg.to_vec());
-        assert_eq!(
-            client(&[msg], false),
-            b"\r> New user 1.2.3.4:5 entered\n".to_vec()
-        );
+        assert_eq!(client(&[msg], false), b"\r> New user 1.2.3.4:5 entered\n".to_vec());
     }
 
     #[test]

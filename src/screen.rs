@@ -75,10 +75,7 @@ impl Messages {
                 let len = mark.len();
                 match done.last_mut() {
                     Some(last) => last.text.extend_from_slice(b" (error)"),
-                    None => done.push(Message {
-                        text: b" (error)".to_vec(),
-                        continued: true,
-                    }),
+                    None => done.push(Message { text: b" (error)".to_vec(), continued: true }),
                 }
                 self.held.drain(..len);
                 continue;
@@ -87,10 +84,7 @@ impl Messages {
                 break;
             };
             let text: Vec<u8> = self.held.drain(..=end).take(end).collect();
-            done.push(Message {
-                text,
-                continued: std::mem::take(&mut self.continuing),
-            });
+            done.push(Message { text, continued: std::mem::take(&mut self.continuing) });
         }
         if self.held.len() > MAX_HELD {
             done.push(Message {
@@ -208,10 +202,7 @@ mod tests {
     }
 
     fn texts(messages: &[Message]) -> Vec<String> {
-        messages
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.text).into_owned())
-            .collect()
+        messages.iter().map(|m| String::from_utf8_lossy(&m.text).into_owned()).collect()
     }
 
     #[test]
@@ -219,10 +210,7 @@ mod tests {
         let mut m = Messages::new();
         assert!(m.take(b"\x1b[35m\r[a:1]: hel").is_empty());
         let got = m.take(b"lo\n\x1b[0m\x1b[35m\r[a:1]: two\n\x1b[0m");
-        assert_eq!(
-            texts(&got),
-            ["\x1b[35m\r[a:1]: hello", "\x1b[0m\x1b[35m\r[a:1]: two"]
-        );
+        assert_eq!(texts(&got), ["\x1b[35m\r[a:1]: hello", "\x1b[0m\x1b[35m\r[a:1]: two"]);
     }
 
     #[test]
@@ -231,18 +219,12 @@ mod tests {
         let got = m.take(
             b"\x1b[31m\r< The user a:1 left (1 user online)\n\x1b[0m (error) \x1b[34m\r> New",
         );
-        assert_eq!(
-            texts(&got),
-            ["\x1b[31m\r< The user a:1 left (1 user online) (error)"]
-        );
+        assert_eq!(texts(&got), ["\x1b[31m\r< The user a:1 left (1 user online) (error)"]);
         // Without colours, and arriving in a recv of its own: a row of its own.
         let mut m = Messages::new();
         m.take(b"\r< The user a:1 left (1 user online)\n");
         let got = m.take(b" (error) \r> New user b:2 entered (2 users online)\n");
-        assert_eq!(
-            texts(&got),
-            [" (error)", "\r> New user b:2 entered (2 users online)"]
-        );
+        assert_eq!(texts(&got), [" (error)", "\r> New user b:2 entered (2 users online)"]);
         assert!(got[0].continued);
     }
 
@@ -261,40 +243,19 @@ mod tests {
     fn rows_after_the_first_are_indented_so_padding_cannot_forge_a_message() {
         let forged = format!("\r[mallory:1]: {}[alice:2]: pay me", " ".repeat(30));
         let mut out = Vec::new();
-        wrap(
-            &Message {
-                text: forged.into_bytes(),
-                continued: false,
-            },
-            40,
-            &mut out,
-        );
+        wrap(&Message { text: forged.into_bytes(), continued: false }, 40, &mut out);
         let out = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = out.split("\r\n").collect();
         assert_eq!(rows[0], format!("[mallory:1]: {}", " ".repeat(27)));
         assert_eq!(rows[1], format!("  {}[alice:2]: pay me", " ".repeat(3)));
-        assert!(
-            rows.iter()
-                .skip(1)
-                .all(|r| r.is_empty() || r.starts_with("  "))
-        );
+        assert!(rows.iter().skip(1).all(|r| r.is_empty() || r.starts_with("  ")));
     }
 
     #[test]
     fn colour_takes_no_room_and_wide_characters_two_columns() {
         let mut out = Vec::new();
         let text = "\x1b[35m\r[a]: 日本語\x1b[0m".as_bytes().to_vec();
-        wrap(
-            &Message {
-                text,
-                continued: false,
-            },
-            8,
-            &mut out,
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\x1b[35m[a]: 日\r\n  本語\x1b[0m\r\n"
-        );
+        wrap(&Message { text, continued: false }, 8, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "\x1b[35m[a]: 日\r\n  本語\x1b[0m\r\n");
     }
 }

@@ -67,8 +67,6 @@ pub struct Server<'p> {
     /// `accept` failed in a way only time cures: the listener is left out of the
     /// read list until then.
     accept_paused_until: Option<Instant>,
-    /// The id the next member gets.
-    next_id: Id,
     /// Send and print the report's colours (`--no-color` and `NO_COLOR`: no).
     colour: bool,
     /// The server's console (stdout), where the report `print`s every notice.
@@ -84,9 +82,8 @@ pub struct Server<'p> {
 /// needs a little state beside it.
 #[derive(Debug)]
 struct Member {
+    /// Its socket; its fd number is its name in the room's log.
     sock: OwnedFd,
-    /// Its audience name in the room's log.
-    id: Id,
     /// `ip:port` from `getpeername` at accept time: asking again later fails
     /// once the peer is gone, which is what brings the report's server down.
     addr: String,
@@ -109,10 +106,8 @@ struct Member {
 enum Leave {
     /// An empty line, or end of stream: the normal way out.
     Quit,
-    /// A reset or a failed send: the report's "(error)" leave.
+    /// A reset, a failed send, or cut by the rules: the report's "(error)" leave.
     Error,
-    /// Cut by the rules: an "(error)" leave too, and an abortive close.
-    Cut,
 }
 
 // ANCHOR: closing
@@ -182,9 +177,7 @@ pub fn run(
     per_host: usize,
     console: Output,
 ) -> io::Result<()> {
-    let port = net::local_addr(&listener)
-        .map_err(|e| context(e, "getsockname"))?
-        .port();
+    let port = net::local_addr(&listener).map_err(|e| context(e, "getsockname"))?.port();
     let mut server = Server {
         listener,
         pipe,
@@ -194,7 +187,6 @@ pub fn run(
         hosts: Hosts::new(per_host),
         spare: fd::open_dev_null().ok(),
         accept_paused_until: None,
-        next_id: 0,
         colour,
         console,
         scratch: Vec::new(),
@@ -262,7 +254,8 @@ impl Server<'_> {
         self.reap();
         self.send_owed(&ready);
         self.linger(&ready, Instant::now());
-        self.flush_stdio();
+        self.console.flush();
+        stdio::log_flush();
         // ANCHOR_END: run_server
         Ok(Flow::Continue)
     }
@@ -314,22 +307,12 @@ impl Server<'_> {
             // drop the client.
             let _ = net::set_send_buffer(&sock, Constants::SEND_BUFFER);
             let _ = net::set_nodelay(&sock);
-            let id = self.next_id;
-            self.next_id += 1;
-            let cursor = self.log.head();
-            let ip = peer.ip();
+            // Its fd names it in the log: a newcomer that gets an old member's fd
+            // starts at the head, past all that was said to or by that member.
+            let (id, ip, cursor) = (sock.as_raw_fd(), peer.ip(), self.log.head());
             let framer = LineFramer::new(Constants::RECV_BUFF);
-            let (blocked, leaving) = (false, None);
-            self.conn_list.push(Member {
-                sock,
-                id,
-                addr,
-                ip,
-                framer,
-                cursor,
-                blocked,
-                leaving,
-            });
+            let member = Member { sock, addr, ip, framer, cursor, blocked: false, leaving: None };
+            self.conn_list.push(member);
             // ANCHOR: greet
             let users = self.conn_list.len();
             let conn_msg = make_conn_msg(users, self.colour);
@@ -401,7 +384,7 @@ impl Server<'_> {
         if member.framer.is_done() {
             member.leaving = Some(Leave::Quit);
         }
-        send_all(&mut self.log, Some(member.id), &msgs);
+        send_all(&mut self.log, Some(member.sock.as_raw_fd()), &msgs);
         // ANCHOR_END: recv
         // What it said counts against its host's pace (rule 1 of the policy).
         self.hosts.said(member.ip, msgs.len(), Instant::now());
@@ -424,10 +407,7 @@ pub fn make_conn_msg(users: usize, colour: bool) -> Vec<u8> {
     painted(
         colour,
         &[TextColors::BLUE, TextColors::BOLD],
-        format_args!(
-            "\rConnected to the chat server ({users} {} online)\n",
-            users_text(users)
-        ),
+        format_args!("\rConnected to the chat server ({users} {} online)\n", users_text(users)),
     )
 }
 // ANCHOR_END: make_conn_msg
@@ -441,10 +421,7 @@ pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
     painted(
         colour,
         &[TextColors::BLUE, TextColors::BOLD],
-        format_args!(
-            "\r> New user {addr} entered ({users} {} online)\n",
-            users_text(users)
-        ),
+        format_args!("\r> New user {addr} entered ({users} {} online)\n", users_text(users)),
     )
 }
 // ANCHOR_END: make_join_msg
@@ -458,11 +435,7 @@ pub fn make_join_msg(addr: &str, users: usize, colour: bool) -> Vec<u8> {
 /// adds `" (error) "` to its result, so the suffix comes after `ENDC`.
 // ANCHOR: make_leave_msg
 pub fn make_leave_msg(addr: &str, users: usize, error: bool, colour: bool) -> Vec<u8> {
-    let noun = if users <= 1 {
-        Texts::USER
-    } else {
-        Texts::USERS
-    };
+    let noun = if users <= 1 { Texts::USER } else { Texts::USERS };
     let mut msg = painted(
         colour,
         &[TextColors::RED, TextColors::BOLD],
@@ -504,11 +477,8 @@ pub fn make_send_msg(out: &mut Vec<u8>, addr: &str, line: Line<'_>, colour: bool
 /// Twin of the report's `print(Texts.START_SRV % port)` (with `print`'s newline).
 /// P is the port actually bound, so `srv 127.0.0.1 0` tells which port the kernel chose.
 pub fn make_start_msg(port: u16, colour: bool) -> Vec<u8> {
-    let mut msg = painted(
-        colour,
-        &[TextColors::GREEN],
-        format_args!("Chat Server started on port {port}"),
-    );
+    let mut msg =
+        painted(colour, &[TextColors::GREEN], format_args!("Chat Server started on port {port}"));
     msg.push(b'\n');
     msg
 }
@@ -547,14 +517,12 @@ impl Server<'_> {
 
     /// Step 1's time-out: until the next deadline (a member marked to leave is
     /// reaped at once; a host's pace lets it speak again, a reader is judged, a
-    /// leaver's time is up, an accept pause ends, a log sum is due); for ever, as
-    /// in the report, if there is none.
+    /// leaver's time is up, an accept pause ends); for ever, as in the report, if
+    /// there is none.
     fn timeout(&self, now: Instant) -> Option<Duration> {
         let members = self.conn_list.iter();
         let reaped = members.clone().filter(|m| m.leaving.is_some()).map(|_| now);
-        let speech = members
-            .clone()
-            .filter_map(|m| self.hosts.speaks_again(m.ip, now));
+        let speech = members.clone().filter_map(|m| self.hosts.speaks_again(m.ip, now));
         let judged = members.filter_map(|m| policy::judged_again(self.log.waiting_since(m.cursor)));
         let closing = self.closing.iter().map(|c| c.deadline);
         reaped
@@ -562,7 +530,6 @@ impl Server<'_> {
             .chain(judged)
             .chain(closing)
             .chain(self.accept_paused_until)
-            .chain(stdio::log_deadline())
             .min()
             .map(|t| t.saturating_duration_since(now))
     }
@@ -580,9 +547,7 @@ impl Server<'_> {
         }
         match net::accept(&self.listener) {
             Ok(sock) => {
-                let addr = net::peer_addr(&sock)
-                    .map(|a| format_addr(&a))
-                    .unwrap_or_default();
+                let addr = net::peer_addr(&sock).map(|a| format_addr(&a)).unwrap_or_default();
                 self.turn_away(sock, &addr, Texts::SERVER_FULL, &strerror(errno));
             }
             // Gone meanwhile: nothing to refuse.
@@ -597,20 +562,13 @@ impl Server<'_> {
     fn pause_accept(&mut self, errno: Errno) {
         let pause = Duration::from_millis(Constants::ACCEPT_PAUSE_MS);
         self.accept_paused_until = Some(Instant::now() + pause);
-        stdio::log_event(
-            "accept:",
-            format_args!("{}; trying again in 0.1 s", strerror(errno)),
-        );
+        stdio::log_event("accept:", format_args!("{}; trying again in 0.1 s", strerror(errno)));
     }
 
     /// Send `text` (red, bold) to a connection we will not serve, and close it.
     fn turn_away(&mut self, sock: OwnedFd, addr: &str, text: &str, why: &str) {
         // One try, non-blocking: a fresh socket's buffer has room for one line.
-        let notice = painted(
-            self.colour,
-            &[TextColors::RED, TextColors::BOLD],
-            format_args!("{text}"),
-        );
+        let notice = painted(self.colour, &[TextColors::RED, TextColors::BOLD], text);
         let _ = net::send(&sock, &notice);
         let _ = fd::close(sock);
         stdio::log_event("turned away", format_args!("{addr}: {why}"));
@@ -621,7 +579,7 @@ impl Server<'_> {
         for m in self.conn_list.iter_mut().filter(|m| m.leaving.is_none()) {
             let behind = self.log.head() - m.cursor;
             if let Some(why) = policy::judge(behind, self.log.waiting_since(m.cursor), now) {
-                m.leaving = Some(Leave::Cut);
+                m.leaving = Some(Leave::Error);
                 stdio::log_event("cut", format_args!("{}: {why}", m.addr));
             }
         }
@@ -642,8 +600,7 @@ impl Server<'_> {
         }
         let members = self.conn_list.iter().map(|m| m.cursor);
         let leavers = self.closing.iter().map(|c| c.member.cursor.min(c.until));
-        self.log
-            .forget_before(members.chain(leavers).min().unwrap_or(self.log.head()));
+        self.log.forget_before(members.chain(leavers).min().unwrap_or(self.log.head()));
     }
     // ANCHOR_END: send_owed
 
@@ -702,11 +659,8 @@ impl Server<'_> {
             }
             let owed = c.member.cursor < c.until;
             let may_send = !c.member.blocked || ready.writable(&c.member.sock);
-            let mut failed = owed
-                && may_send
-                && c.member
-                    .send(&self.log, c.until, &mut self.scratch)
-                    .is_err();
+            let mut failed =
+                owed && may_send && c.member.send(&self.log, c.until, &mut self.scratch).is_err();
             if c.member.cursor >= c.until && !c.shut && !failed {
                 c.shut = true;
                 failed = net::shutdown_write(&c.member.sock).is_err();
@@ -722,14 +676,6 @@ impl Server<'_> {
                 i += 1;
             }
         }
-    }
-
-    /// The end of each turn: what the console and stderr hold, as far as they
-    /// take it now, and the sums of repeated log events.
-    fn flush_stdio(&mut self) {
-        self.console.flush();
-        stdio::log_tick();
-        stdio::log_flush();
     }
 
     /// Shut down: the report's `except KeyboardInterrupt` in `run_server`. Give
@@ -763,7 +709,8 @@ impl Member {
         self.blocked = false;
         loop {
             scratch.clear();
-            let first = log.gather(self.id, self.cursor, until, Constants::SEND_CHUNK, scratch);
+            let id = self.sock.as_raw_fd();
+            let first = log.gather(id, self.cursor, until, Constants::SEND_CHUNK, scratch);
             self.cursor = first;
             if scratch.is_empty() {
                 return Ok(()); // owed nothing more
@@ -771,7 +718,7 @@ impl Member {
             match net::send(&self.sock, scratch) {
                 // Taken, all or in part: less than all means the socket is full.
                 Ok(n) => {
-                    self.cursor = log.advance(self.id, first, n);
+                    self.cursor = log.advance(id, first, n);
                     if n < scratch.len() {
                         self.blocked = true;
                         return Ok(());
@@ -808,14 +755,8 @@ mod tests {
 
     #[test]
     fn connect_and_join_notices_use_user_for_one_only() {
-        assert_eq!(
-            make_conn_msg(1, false),
-            b"\rConnected to the chat server (1 user online)\n"
-        );
-        assert_eq!(
-            make_conn_msg(2, false),
-            b"\rConnected to the chat server (2 users online)\n"
-        );
+        assert_eq!(make_conn_msg(1, false), b"\rConnected to the chat server (1 user online)\n");
+        assert_eq!(make_conn_msg(2, false), b"\rConnected to the chat server (2 users online)\n");
         assert_eq!(
             make_join_msg("1.2.3.4:5", 1, false),
             b"\r> New user 1.2.3.4:5 entered (1 user online)\n"
@@ -849,20 +790,12 @@ mod tests {
     #[test]
     fn relayed_lines_are_stripped_sanitised_and_coloured() {
         let mut out = Vec::new();
-        let line = Line {
-            bytes: b"hi \x1b[2J ",
-            whole: true,
-            ends: true,
-        };
+        let line = Line { bytes: b"hi \x1b[2J ", whole: true, ends: true };
         make_send_msg(&mut out, "a:1", line, true);
         assert_eq!(out, b"\x1b[35m\x1b[1m\r[a:1]: hi ^[[2J\n\x1b[0m");
         // A piece that does not end its line keeps its spaces.
         let mut out = Vec::new();
-        let piece = Line {
-            bytes: b"hi  ",
-            whole: false,
-            ends: false,
-        };
+        let piece = Line { bytes: b"hi  ", whole: false, ends: false };
         make_send_msg(&mut out, "a:1", piece, false);
         assert_eq!(out, b"\r[a:1]: hi  \n");
     }

@@ -41,10 +41,7 @@ pub fn flags(flags: nix::fcntl::OFlag) -> String {
         _ => "O_RDWR",
     }
     .to_string();
-    for (flag, name) in [
-        (OFlag::O_NONBLOCK, "|O_NONBLOCK"),
-        (OFlag::O_APPEND, "|O_APPEND"),
-    ] {
+    for (flag, name) in [(OFlag::O_NONBLOCK, "|O_NONBLOCK"), (OFlag::O_APPEND, "|O_APPEND")] {
         if flags.contains(flag) {
             shown.push_str(name);
         }
@@ -57,10 +54,7 @@ pub fn flags(flags: nix::fcntl::OFlag) -> String {
 /// `context(Errno::EADDRINUSE, "cannot bind 0.0.0.0:7777")` reads
 /// "cannot bind 0.0.0.0:7777: Address already in use".
 pub fn context(errno: Errno, what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::Error::from(errno).kind(),
-        format!("{what}: {}", strerror(errno)),
-    )
+    io::Error::new(io::Error::from(errno).kind(), format!("{what}: {}", strerror(errno)))
 }
 
 #[cfg(test)]
@@ -69,24 +63,15 @@ mod tests {
 
     #[test]
     fn addresses_are_formatted_like_the_report() {
-        assert_eq!(
-            format_addr(&"127.0.0.1:5555".parse().unwrap()),
-            "127.0.0.1:5555"
-        );
+        assert_eq!(format_addr(&"127.0.0.1:5555".parse().unwrap()), "127.0.0.1:5555");
         assert_eq!(format_addr(&"[::1]:7".parse().unwrap()), "[::1]:7");
-        assert_eq!(
-            format_addr(&"[::ffff:10.0.0.1]:80".parse().unwrap()),
-            "10.0.0.1:80"
-        );
+        assert_eq!(format_addr(&"[::ffff:10.0.0.1]:80".parse().unwrap()), "10.0.0.1:80");
     }
 
     #[test]
     fn errors_say_what_we_were_doing() {
         let e = context(Errno::EADDRINUSE, "cannot listen on 1.2.3.4:5");
-        assert_eq!(
-            e.to_string(),
-            "cannot listen on 1.2.3.4:5: Address already in use"
-        );
+        assert_eq!(e.to_string(), "cannot listen on 1.2.3.4:5: Address already in use");
         assert_eq!(strerror(Errno::EAGAIN), "Resource temporarily unavailable");
     }
 }

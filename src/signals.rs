@@ -114,27 +114,18 @@ impl SelfPipe {
         // 3. Catch SIGINT (Ctrl+C), SIGTERM (kill), SIGHUP (hang-up) and `also`.
         //    SA_RESTART is left out on purpose: a blocked call should return
         //    EINTR and let the loop look.
-        let catch = SigAction::new(
-            SigHandler::Handler(on_signal),
-            SaFlags::empty(),
-            SigSet::empty(),
-        );
+        let catch =
+            SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
         // 4. Ignore SIGPIPE: a vanished peer becomes an EPIPE error, not death.
         let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
         // 5. SIGUSR1 and SIGUSR2 would end the process by default; they mean
         //    nothing here, so a handler that does nothing: a stray `kill -USR1`
         //    only interrupts select (EINTR), which the loop takes in its stride.
-        let shrug = SigAction::new(
-            SigHandler::Handler(on_stray),
-            SaFlags::empty(),
-            SigSet::empty(),
-        );
+        let shrug =
+            SigAction::new(SigHandler::Handler(on_stray), SaFlags::empty(), SigSet::empty());
         let caught = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-        let handlers = caught
-            .iter()
-            .chain(also)
-            .map(|&signal| (signal, &catch, "on_signal"))
-            .chain([
+        let handlers =
+            caught.iter().chain(also).map(|&signal| (signal, &catch, "on_signal")).chain([
                 (Signal::SIGPIPE, &ignore, "SIG_IGN"),
                 (Signal::SIGUSR1, &shrug, "on_stray"),
                 (Signal::SIGUSR2, &shrug, "on_stray"),

@@ -21,14 +21,14 @@
 //!    whole lines past its limit and later says how many; the client's screen is
 //!    never dropped, but the client stops reading the server while it is full.
 //! 3. **stderr never panics** (`eprintln!` does, on `EPIPE`), and repeats are
-//!    summed ([`log_event`]): one line a second for a flood of refused connections.
+//!    counted ([`log_event`]): one line a second for a flood of refused connections.
 //!
 //! Entry points: [`init`] at start-up, then [`Output`] for stdout and [`log`] for stderr.
 
 use std::fmt;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::stat::SFlag;
@@ -50,10 +50,8 @@ const LOG_LIMIT: usize = 64 * 1024;
 /// How bytes reach the fd, and how to wait for room: `fd::write` and
 /// `fd::poll_writable` (traced), or, for stderr, where the tracer itself writes,
 /// `fd::write_log` and `fd::poll_log` (not traced).
-type Calls = (
-    fn(BorrowedFd<'_>, &[u8]) -> nix::Result<usize>,
-    fn(BorrowedFd<'_>, Duration) -> bool,
-);
+type Calls =
+    (fn(BorrowedFd<'_>, &[u8]) -> nix::Result<usize>, fn(BorrowedFd<'_>, Duration) -> bool);
 
 /// One of the process's standard outputs, written without ever blocking.
 ///
@@ -231,16 +229,16 @@ static ERR: Mutex<Output> = Mutex::new(Output::new(2, LOG_LIMIT, (fd::write_log,
 static ERR_FALLBACK: AtomicBool = AtomicBool::new(false);
 
 /// The program's name at the start of each log line (`srv`, `cli`).
-static NAME: Mutex<&'static str> = Mutex::new("select-chat");
+static NAME: OnceLock<&'static str> = OnceLock::new();
 
 /// Make stderr ours (see the module docs) and name the program in its log lines.
 /// Call once, first thing; [`Output::stdout`] then does the same for stdout.
 pub fn init(program: &'static str) {
-    *NAME.lock().unwrap_or_else(|e| e.into_inner()) = program;
+    let _ = NAME.set(program);
     ERR_FALLBACK.store(!own_description(2), Ordering::Relaxed);
 }
 
-fn err() -> std::sync::MutexGuard<'static, Output> {
+fn err() -> MutexGuard<'static, Output> {
     // A panic while holding it cannot leave it inconsistent: take it anyway.
     let mut err = ERR.lock().unwrap_or_else(|e| e.into_inner());
     err.fallback = ERR_FALLBACK.load(Ordering::Relaxed);
@@ -257,7 +255,7 @@ pub fn log_bytes(bytes: &[u8]) {
 
 /// One line on stderr: `srv: ` and the text. Never blocks, never panics.
 pub fn log(text: fmt::Arguments<'_>) {
-    let name = *NAME.lock().unwrap_or_else(|e| e.into_inner());
+    let name = NAME.get().unwrap_or(&"select-chat");
     log_bytes(format!("{name}: {text}\n").as_bytes());
 }
 
@@ -271,69 +269,46 @@ pub fn log_flush() {
     err().flush();
 }
 
-/// Before exiting: write what stderr still holds, waiting at most `within`.
-pub fn log_finish(within: Duration) {
-    events_flush(Instant::now() + Duration::from_secs(3600));
-    err().finish(within);
-}
-
-/// Events that may come in floods, per kind: (kind, when it was last printed,
-/// how many were counted since).
+/// Events that may come in floods: for each kind, when it last had a line of its
+/// own, and how many came since.
 static REPEATS: Mutex<Vec<(&'static str, Instant, u64)>> = Mutex::new(Vec::new());
 
-/// How often one kind of event may print a line of its own.
+/// How often one kind of event may have a line of its own.
 const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
-/// Log an event of `kind` (`turned away`...), at most once a second per kind; the
-/// others are counted and summed up a second later (`turned away 85 more in the
-/// last second`) by [`log_tick`].
+/// Log an event of `kind` (`turned away`, `cut`...), at most once a second per
+/// kind; the others are only counted, and the count comes with the next line of
+/// that kind (`(and 85 more since the last)`), or at exit: a flood of refused
+/// connections is one line a second.
 pub fn log_event(kind: &'static str, detail: fmt::Arguments<'_>) {
     let now = Instant::now();
-    {
-        let mut kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-        match kinds.iter_mut().find(|k| k.0 == kind) {
-            Some(k) if now < k.1 + REPEAT_WINDOW => {
-                k.2 += 1;
-                return;
-            }
-            Some(k) => k.1 = now,
-            None => kinds.push((kind, now, 0)),
-        }
+    let mut kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = kinds.iter().position(|k| k.0 == kind).unwrap_or_else(|| {
+        kinds.push((kind, now - REPEAT_WINDOW, 0));
+        kinds.len() - 1
+    });
+    let (_, last, more) = &mut kinds[i];
+    if now < *last + REPEAT_WINDOW {
+        *more += 1;
+        return;
     }
-    events_flush(now);
-    log(format_args!("{kind} {detail}"));
-}
-
-/// Print the sums of events whose second has passed. Call once per turn.
-pub fn log_tick() {
-    events_flush(Instant::now());
-}
-
-/// When [`log_tick`] next has a sum to print, for `select`'s time-out.
-pub fn log_deadline() -> Option<Instant> {
-    let kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-    kinds
-        .iter()
-        .filter(|k| k.2 > 0)
-        .map(|k| k.1 + REPEAT_WINDOW)
-        .min()
-}
-
-fn events_flush(now: Instant) {
-    let due: Vec<(&'static str, u64)> = {
-        let mut kinds = REPEATS.lock().unwrap_or_else(|e| e.into_inner());
-        kinds
-            .iter_mut()
-            .filter(|k| k.2 > 0 && now >= k.1 + REPEAT_WINDOW)
-            .map(|k| {
-                k.1 = now;
-                (k.0, std::mem::take(&mut k.2))
-            })
-            .collect()
+    let since = match std::mem::take(more) {
+        0 => String::new(),
+        n => format!(" (and {n} more since the last)"),
     };
-    for (kind, n) in due {
-        log(format_args!("{kind} {n} more in the last second"));
+    *last = now;
+    drop(kinds);
+    log(format_args!("{kind} {detail}{since}"));
+}
+
+/// Before exiting: the counts of events not told yet, then what stderr still
+/// holds, waiting at most `within`.
+pub fn log_finish(within: Duration) {
+    let kinds = std::mem::take(&mut *REPEATS.lock().unwrap_or_else(|e| e.into_inner()));
+    for (kind, _, more) in kinds.into_iter().filter(|k| k.2 > 0) {
+        log(format_args!("{kind} {more} more"));
     }
+    err().finish(within);
 }
 
 #[cfg(test)]
@@ -387,10 +362,7 @@ mod tests {
         let got = reader.join().expect("reader");
         assert!(got.starts_with(b"\x1b[?7l"));
         assert!(got.len() < (1 << 20), "the rest was dropped");
-        assert!(
-            got.ends_with(ending),
-            "the terminal's modes were not put back"
-        );
+        assert!(got.ends_with(ending), "the terminal's modes were not put back");
         drop(w);
     }
 

@@ -57,10 +57,7 @@ impl Raw {
     pub fn enter() -> nix::Result<Raw> {
         // SAFETY: fd 0 is open for the whole life of the process.
         let fd = unsafe { BorrowedFd::borrow_raw(0) };
-        let saved = tcgetattr(fd)
-            .map(Settings)
-            .traced(|| "tcgetattr(0)".into())?
-            .0;
+        let saved = tcgetattr(fd).map(Settings).traced(|| "tcgetattr(0)".into())?.0;
         let mut raw = saved.clone();
         raw.local_flags &=
             !(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::IEXTEN);
@@ -106,12 +103,7 @@ impl Drop for Raw {
 /// [ioctl_tty(2)](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html) (`TIOCGWINSZ`)
 pub fn columns(fd: impl AsFd) -> usize {
     let raw = fd.as_fd().as_raw_fd();
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes one winsize into the valid struct above.
     let got = unsafe { tiocgwinsz(raw, &mut size) }
         .map(|_| Columns(size.ws_col))

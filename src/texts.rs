@@ -115,29 +115,14 @@ impl Constants {
     pub const ACCEPT_PAUSE_MS: u64 = 100;
 }
 
-/// Write `body` framed by the colour `codes` and `ENDC`, or plain when `colour` is false.
+/// `body` framed by the colour `codes` and `ENDC`, or plain when `colour` is false.
 ///
-/// With colour on, `paint(out, true, &[BLUE, BOLD], x)` writes the same bytes as the
+/// With colour on, `painted(true, &[BLUE, BOLD], x)` is the same bytes as the
 /// report's `BLUE + BOLD + x + ENDC`.
-pub fn paint(out: &mut Vec<u8>, colour: bool, codes: &[&str], body: fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    if colour {
-        for code in codes {
-            out.extend_from_slice(code.as_bytes());
-        }
-    }
-    // Writing into a Vec cannot fail.
-    let _ = out.write_fmt(body);
-    if colour {
-        out.extend_from_slice(TextColors::ENDC.as_bytes());
-    }
-}
-
-/// [`paint`] into a new buffer.
-pub fn painted(colour: bool, codes: &[&str], body: fmt::Arguments<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    paint(&mut out, colour, codes, body);
-    out
+pub fn painted(colour: bool, codes: &[&str], body: impl fmt::Display) -> Vec<u8> {
+    let (start, end) =
+        if colour { (codes.concat(), TextColors::ENDC) } else { (String::new(), "") };
+    format!("{start}{body}{end}").into_bytes()
 }
 
 /// Whether colour is wanted, given the `NO_COLOR` convention (<https://no-color.org>).
@@ -153,11 +138,7 @@ mod tests {
 
     #[test]
     fn paint_with_colour_matches_the_report_bytes() {
-        let got = painted(
-            true,
-            &[TextColors::YELLOW, TextColors::BOLD],
-            format_args!("{}", Texts::SHOW_YOU),
-        );
+        let got = painted(true, &[TextColors::YELLOW, TextColors::BOLD], Texts::SHOW_YOU);
         assert_eq!(got, b"\x1b[33m\x1b[1m[You]: \x1b[0m");
     }
 

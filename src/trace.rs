@@ -38,11 +38,9 @@ use crate::show::{format_addr, strerror};
 
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// Where trace lines go: a function given one whole line.
-type Writer = fn(&[u8]);
-
-/// The writer, and whether to colour the lines: set once by [`enable`].
-static WRITER: OnceLock<(Writer, bool)> = OnceLock::new();
+/// Where trace lines go (a function given one whole line), and whether they are
+/// coloured (dim, errors in red): set once by [`enable`].
+static WRITER: OnceLock<(fn(&[u8]), bool)> = OnceLock::new();
 
 /// The environment variable that turns tracing on (any value but empty or `0`).
 pub const ENV: &str = "SELECT_CHAT_TRACE";
@@ -51,7 +49,7 @@ pub const ENV: &str = "SELECT_CHAT_TRACE";
 const PREVIEW: usize = 40;
 
 /// Turn tracing on: each line goes to `writer`, dimmed (errors in red) if `colour`.
-pub fn enable(writer: Writer, colour: bool) {
+pub fn enable(writer: fn(&[u8]), colour: bool) {
     let _ = WRITER.set((writer, colour));
     ON.store(true, Ordering::Relaxed);
 }
@@ -175,29 +173,20 @@ impl TracedData for nix::Result<usize> {
 
 /// Format one line and hand it to the writer.
 pub fn line(call: String, outcome: Result<&dyn Shown, &nix::errno::Errno>) {
-    let Some(&(writer, colour)) = WRITER.get() else {
-        return;
-    };
-    let mut line = String::with_capacity(96);
-    if colour {
-        line.push_str("\x1b[2m");
-    }
-    line.push_str(&call);
+    let Some(&(writer, colour)) = WRITER.get() else { return };
+    let (dim, red, reset) =
+        if colour { ("\x1b[2m", "\x1b[0m\x1b[31m", "\x1b[0m") } else { ("", "", "") };
+    let mut line = format!("{dim}{call}");
     match outcome {
         Ok(value) => {
             line.push_str(" = ");
             value.show(&mut line);
         }
         Err(errno) => {
-            if colour {
-                line.push_str("\x1b[0m\x1b[31m");
-            }
-            let _ = write!(line, " = -1 {errno:?} ({})", strerror(*errno));
+            let _ = write!(line, "{red} = -1 {errno:?} ({})", strerror(*errno));
         }
     }
-    if colour {
-        line.push_str("\x1b[0m");
-    }
+    line.push_str(reset);
     line.push('\n');
     writer(line.as_bytes());
 }

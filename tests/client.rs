@@ -68,11 +68,7 @@ fn read_upto(s: &mut TcpStream, want: usize) -> Vec<u8> {
 
 /// The last row of the screen that is not blank.
 fn last_row(term: &Pty) -> String {
-    term.rows()
-        .into_iter()
-        .rev()
-        .find(|r| !r.is_empty())
-        .unwrap_or_default()
+    term.rows().into_iter().rev().find(|r| !r.is_empty()).unwrap_or_default()
 }
 
 /// On a terminal: the server's notice, then the `[You]: ` prompt; a typed line
@@ -96,10 +92,7 @@ fn terminal_prompt_typing_and_ctrl_c() {
     assert_eq!(read_upto(&mut conn, 100), b"\n");
     term.expect_text("KeyboardInterrupt");
     assert!(wait_exit(&mut child, "cli").success());
-    assert!(
-        same_settings(&before, &term.settings()),
-        "the terminal was not put back"
-    );
+    assert!(same_settings(&before, &term.settings()), "the terminal was not put back");
 }
 
 /// On a terminal with NO_COLOR set, the prompt and the server's notices are plain.
@@ -109,10 +102,7 @@ fn no_color_on_a_terminal_is_plain() {
     conn.write_all(conn_msg(1).as_bytes()).expect("greet");
     term.expect_text("Connected to the chat server (1 user online)\n[You]:");
     let written = term.bytes();
-    assert!(
-        !written.contains("\x1b[1m") && !written.contains("\x1b[3"),
-        "{written:?}"
-    );
+    assert!(!written.contains("\x1b[1m") && !written.contains("\x1b[3"), "{written:?}");
 }
 
 /// The first case of the issue: half a line typed when a message arrives. The
@@ -128,19 +118,13 @@ fn what_you_type_survives_a_message() {
     term.type_keys(b"this is a rather long sentence");
     term.expect_text("[You]: this is a rather long sentence");
     peer.send(b"hi\n");
-    term.expect_text(&format!(
-        "[{}]: hi\n[You]: this is a rather long sentence",
-        peer.addr
-    ));
+    term.expect_text(&format!("[{}]: hi\n[You]: this is a rather long sentence", peer.addr));
     assert_eq!(last_row(&term), "[You]: this is a rather long sentence");
     let (row, col) = term.cursor();
     assert_eq!(col, 37, "the cursor is not after the half line");
     assert_eq!(term.rows()[usize::from(row)], last_row(&term));
     term.type_keys(b" that I am still typing\r");
-    peer.expect(&send_msg(
-        &me,
-        "this is a rather long sentence that I am still typing",
-    ));
+    peer.expect(&send_msg(&me, "this is a rather long sentence that I am still typing"));
 }
 
 /// Backspace removes a whole character, however many bytes it has.
@@ -154,10 +138,7 @@ fn backspace_removes_a_whole_character() {
     term.type_keys("añ日\u{1f600}".as_bytes());
     term.expect_text("[You]: añ日\u{1f600}");
     term.type_keys(b"\x7f\x7f");
-    wait_until(
-        || format!("{:?}", last_row(&term)),
-        || last_row(&term) == "[You]: añ",
-    );
+    wait_until(|| format!("{:?}", last_row(&term)), || last_row(&term) == "[You]: añ");
     // The cursor: after "añ", two columns.
     assert_eq!(term.cursor().1, 9);
     term.type_keys(b"\r");
@@ -178,20 +159,9 @@ fn a_long_message_has_no_prompt_inside() {
     term.expect_text("[You]:");
     let text = term.bytes();
     let rows = term.rows();
-    assert_eq!(
-        text.matches("[You]: ").count(),
-        1,
-        "a prompt inside the message"
-    );
-    let last = rows
-        .iter()
-        .rposition(|r| r.starts_with("[You]:"))
-        .expect("prompt");
-    assert!(
-        rows[..last]
-            .iter()
-            .all(|r| r.starts_with("  w") || r.is_empty())
-    );
+    assert_eq!(text.matches("[You]: ").count(), 1, "a prompt inside the message");
+    let last = rows.iter().rposition(|r| r.starts_with("[You]:")).expect("prompt");
+    assert!(rows[..last].iter().all(|r| r.starts_with("  w") || r.is_empty()));
 }
 
 /// Padding a message to the terminal's width cannot start a row with a forged
@@ -199,33 +169,20 @@ fn a_long_message_has_no_prompt_inside() {
 #[test]
 fn padding_cannot_forge_the_start_of_a_row() {
     let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
-    let forged = format!(
-        "[6.6.6.6:6]: {}[1.2.3.4:5]: change of plan: room 101",
-        " ".repeat(67)
-    );
-    conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes())
-        .expect("send");
+    let forged = format!("[6.6.6.6:6]: {}[1.2.3.4:5]: change of plan: room 101", " ".repeat(67));
+    conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes()).expect("send");
     term.expect_text("change of plan");
     for row in term.rows() {
         assert!(!row.starts_with("[1.2.3.4:5]"), "a forged row: {row:?}");
     }
-    assert!(
-        term.text().contains("\n  [1.2.3.4:5]: change of plan"),
-        "{}",
-        term.text()
-    );
+    assert!(term.text().contains("\n  [1.2.3.4:5]: change of plan"), "{}", term.text());
     // And the terminal does not wrap by itself while a message is drawn (a
     // terminal whose widths differ from ours overwrites a row's end instead).
     let bytes = term.bytes();
     let drawn = bytes.find("change of plan").expect("drawn");
-    let off = bytes[..drawn]
-        .rfind("\x1b[?7l")
-        .expect("autowrap off before");
+    let off = bytes[..drawn].rfind("\x1b[?7l").expect("autowrap off before");
     let on = drawn + bytes[drawn..].find("\x1b[?7h").expect("autowrap on after");
-    assert!(
-        !bytes[off..on].contains("[You]"),
-        "the prompt drawn without autowrap"
-    );
+    assert!(!bytes[off..on].contains("[You]"), "the prompt drawn without autowrap");
 }
 
 /// The same with wide characters as padding: after the 13 columns of
@@ -240,14 +197,10 @@ fn wide_characters_cannot_forge_the_start_of_a_row() {
             "[6.6.6.6:6]: {}x[1.2.3.4:5]: send the exam answers to mallory",
             pad.repeat(33)
         );
-        conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes())
-            .expect("send");
+        conn.write_all(format!("\x1b[35m\x1b[1m\r{forged}\n\x1b[0m").as_bytes()).expect("send");
         term.expect_text("mallory");
         for row in term.rows() {
-            assert!(
-                !row.starts_with("[1.2.3.4:5]"),
-                "{pad}: a forged row: {row:?}"
-            );
+            assert!(!row.starts_with("[1.2.3.4:5]"), "{pad}: a forged row: {row:?}");
         }
     }
 }
@@ -263,9 +216,7 @@ fn the_error_mark_stays_on_its_leave_notice() {
     term.expect_text("[You]:");
     let addr = peer.addr.clone();
     peer.reset();
-    term.expect_text(&format!(
-        "< The user {addr} left (1 user online) (error)\n[You]:"
-    ));
+    term.expect_text(&format!("< The user {addr} left (1 user online) (error)\n[You]:"));
 }
 
 /// SIGTERM, and the server closing, each put the terminal back as it was.
@@ -277,10 +228,7 @@ fn every_way_out_puts_the_terminal_back() {
         let mut conn = conn;
         conn.write_all(conn_msg(1).as_bytes()).expect("greet");
         term.expect_text("[You]:");
-        assert!(
-            !same_settings(&before, &term.settings()),
-            "{how}: not in raw mode"
-        );
+        assert!(!same_settings(&before, &term.settings()), "{how}: not in raw mode");
         match how {
             "SIGTERM" => unsafe {
                 libc::kill(child.id() as i32, libc::SIGTERM);
@@ -293,10 +241,7 @@ fn every_way_out_puts_the_terminal_back() {
             }
         }
         assert!(wait_exit(&mut child, "cli").success(), "{how}");
-        assert!(
-            same_settings(&before, &term.settings()),
-            "{how}: the terminal was not put back"
-        );
+        assert!(same_settings(&before, &term.settings()), "{how}: the terminal was not put back");
     }
 }
 
@@ -312,28 +257,13 @@ fn ctrl_z_and_fg_redraw_the_line() {
     term.expect_text("[You]: half");
     term.type_keys(b"\x1a");
     let pid = child.id() as i32;
-    wait_until(
-        || format!("not stopped: {}", process_state(pid)),
-        || process_state(pid) == "T",
-    );
-    assert!(
-        same_settings(&before, &term.settings()),
-        "suspended in raw mode"
-    );
+    wait_until(|| format!("not stopped: {}", process_state(pid)), || process_state(pid) == "T");
+    assert!(same_settings(&before, &term.settings()), "suspended in raw mode");
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    wait_until(
-        || "not in raw mode again".into(),
-        || !same_settings(&before, &term.settings()),
-    );
+    wait_until(|| "not in raw mode again".into(), || !same_settings(&before, &term.settings()));
     wait_until(
         || format!("no redraw: {:?}", term.rows()),
-        || {
-            term.rows()
-                .iter()
-                .filter(|r| r.as_str() == "[You]: half")
-                .count()
-                == 2
-        },
+        || term.rows().iter().filter(|r| r.as_str() == "[You]: half").count() == 2,
     );
     let mut child = child;
     let _ = child.kill();
@@ -342,11 +272,7 @@ fn ctrl_z_and_fg_redraw_the_line() {
 /// The state letter of a process in /proc (`T`: stopped).
 fn process_state(pid: i32) -> String {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')')
-        .next()
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or("")
-        .to_string()
+    stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("").to_string()
 }
 
 /// A resize (SIGWINCH) redraws the line for the new width.
@@ -372,15 +298,11 @@ fn a_resize_redraws_for_the_new_width() {
 #[test]
 fn only_colour_and_bold_pass_from_a_server() {
     let (term, _child, mut conn) = on_terminal_with_fake_server(&[]);
-    conn.write_all(b"\x1b[31m\x1b[8mhidden\x1b[5mblink\x1b[0m\n")
-        .expect("send");
+    conn.write_all(b"\x1b[31m\x1b[8mhidden\x1b[5mblink\x1b[0m\n").expect("send");
     term.expect_text("^[[8mhidden^[[5mblink");
     let written = term.bytes();
     assert!(written.contains("\x1b[31m"), "colour dropped: {written:?}");
-    assert!(
-        !written.contains("\x1b[8m") && !written.contains("\x1b[5m"),
-        "{written:?}"
-    );
+    assert!(!written.contains("\x1b[8m") && !written.contains("\x1b[5m"), "{written:?}");
 }
 
 /// `--no-editor` on a terminal: the report's way, the terminal in its own mode,
@@ -396,10 +318,7 @@ fn no_editor_is_the_reports_way() {
     let mut conn = accept(&listener);
     conn.write_all(b"\rhello\n").expect("send");
     term.expect_bytes("\rhello\r\n\x1b[33m\x1b[1m[You]: \x1b[0m");
-    assert!(
-        same_settings(&before, &term.settings()),
-        "raw mode with --no-editor"
-    );
+    assert!(same_settings(&before, &term.settings()), "raw mode with --no-editor");
     // Ctrl+Z is the terminal's: SIGTSTP, default action, the client stops.
     term.type_keys(b"\x1a");
     wait_until(
@@ -462,10 +381,7 @@ fn refused_connection_prints_the_reports_line() {
         "\r You can not connect to the server, check IP and host \n\n"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("Connection refused") && stderr.contains("127.0.0.1"),
-        "{stderr:?}"
-    );
+    assert!(stderr.contains("Connection refused") && stderr.contains("127.0.0.1"), "{stderr:?}");
 }
 
 /// A server that sends control sequences it should not (the report's `srv.py`
@@ -488,10 +404,7 @@ fn server_going_away_is_reported() {
     drop(conn);
     let out = wait_output(child);
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "\r< You have been disconnected \n\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\r< You have been disconnected \n\n");
 }
 
 /// `cli ... | head -1`: when stdout goes away the client leaves the room and exits
@@ -506,10 +419,7 @@ fn closed_stdout_leaves_the_room_quietly() {
     // Another test's child, forked but not yet exec'd, may briefly hold a copy of
     // the pipe's read end, so the cli's first write can still succeed. Keep
     // giving it something to print until a write fails and it leaves.
-    observer
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    observer.stream.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     let want = leave_msg(&addr, 1);
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
@@ -535,48 +445,16 @@ fn closed_stdout_leaves_the_room_quietly() {
 #[test]
 fn command_lines_are_checked() {
     for (bin, args, code, needle) in [
-        (
-            env!("CARGO_BIN_EXE_cli"),
-            &[][..],
-            2,
-            "missing <host> and <port>",
-        ),
-        (
-            env!("CARGO_BIN_EXE_cli"),
-            &["localhost", "0"][..],
-            2,
-            "invalid port '0'",
-        ),
-        (
-            env!("CARGO_BIN_EXE_srv"),
-            &["127.0.0.1", "seven"][..],
-            2,
-            "invalid port 'seven'",
-        ),
-        (
-            env!("CARGO_BIN_EXE_srv"),
-            &["127.0.0.1"][..],
-            2,
-            "missing <port>",
-        ),
-        (
-            env!("CARGO_BIN_EXE_srv"),
-            &["--bogus", "h", "1"][..],
-            2,
-            "unknown option '--bogus'",
-        ),
+        (env!("CARGO_BIN_EXE_cli"), &[][..], 2, "missing <host> and <port>"),
+        (env!("CARGO_BIN_EXE_cli"), &["localhost", "0"][..], 2, "invalid port '0'"),
+        (env!("CARGO_BIN_EXE_srv"), &["127.0.0.1", "seven"][..], 2, "invalid port 'seven'"),
+        (env!("CARGO_BIN_EXE_srv"), &["127.0.0.1"][..], 2, "missing <port>"),
+        (env!("CARGO_BIN_EXE_srv"), &["--bogus", "h", "1"][..], 2, "unknown option '--bogus'"),
     ] {
-        let out = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run");
+        let out = Command::new(bin).args(args).stdin(Stdio::null()).output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{bin} {args:?}: {stderr}");
-        assert!(
-            stderr.contains(needle) && stderr.contains("usage:"),
-            "{bin} {args:?}: {stderr}"
-        );
+        assert!(stderr.contains(needle) && stderr.contains("usage:"), "{bin} {args:?}: {stderr}");
         assert!(!stderr.contains("panicked"));
     }
     for bin in [env!("CARGO_BIN_EXE_cli"), env!("CARGO_BIN_EXE_srv")] {
@@ -602,10 +480,7 @@ fn server_start_errors_are_one_clear_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("Address already in use") && stderr.contains(&port),
-        "{stderr}"
-    );
+    assert!(stderr.contains("Address already in use") && stderr.contains(&port), "{stderr}");
 }
 
 /// `--trace` on a terminal: calls dim, errors red; with NO_COLOR, plain.

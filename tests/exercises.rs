@@ -92,14 +92,8 @@ fn exercise_3_poll() {
     srv.signal(libc::SIGINT);
     assert!(srv.wait_exit().success());
     let trace = srv.stderr_text();
-    assert!(
-        trace.lines().any(|l| l.starts_with("poll(")),
-        "no poll in the trace"
-    );
-    assert!(
-        !trace.lines().any(|l| l.starts_with("select(")),
-        "select is still called"
-    );
+    assert!(trace.lines().any(|l| l.starts_with("poll(")), "no poll in the trace");
+    assert!(!trace.lines().any(|l| l.starts_with("select(")), "select is still called");
 }
 
 /// Exercise 4: `srv --idle SECS` removes a member who has said nothing for SECS
@@ -154,10 +148,7 @@ fn exercise_6_pselect() {
     assert!(srv.wait_exit().success());
     srv.expect_console("KeyboardInterrupt");
     let trace = srv.stderr_text();
-    assert!(
-        trace.lines().any(|l| l.starts_with("pselect(")),
-        "no pselect in the trace"
-    );
+    assert!(trace.lines().any(|l| l.starts_with("pselect(")), "no pselect in the trace");
     assert!(!trace.contains("pipe2("), "the self-pipe is still made");
 }
 

@@ -22,11 +22,7 @@ fn assert_inert(text: &str) {
     for c in text.chars() {
         let bad = (c.is_control() && c != '\t')
             || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
-        assert!(
-            !bad,
-            "control character U+{:04X} reached a client in {text:?}",
-            c as u32
-        );
+        assert!(!bad, "control character U+{:04X} reached a client in {text:?}", c as u32);
     }
 }
 
@@ -52,12 +48,8 @@ fn a_one_mebibyte_line_is_relayed_in_pieces() {
     b.send(&line);
     // 255 pieces now; the last 4 KiB wait for the end of the line.
     let b_addr = b.addr.clone();
-    let piece = |k: usize| {
-        send_msg(
-            &b_addr,
-            std::str::from_utf8(&line[k * 4096..(k + 1) * 4096]).unwrap(),
-        )
-    };
+    let piece =
+        |k: usize| send_msg(&b_addr, std::str::from_utf8(&line[k * 4096..(k + 1) * 4096]).unwrap());
     for k in 0..255 {
         a.expect(&piece(k));
     }
@@ -79,8 +71,7 @@ fn a_line_without_end_keeps_memory_bounded() {
     let before = status_kib(srv.pid(), "VmHWM:");
     let reader = {
         let mut s = a.stream.try_clone().expect("clone");
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
+        s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
         thread::spawn(move || {
             // Count the payload bytes: everything but the decoration of each piece.
             let mut buf = vec![0u8; 1 << 16];
@@ -110,10 +101,7 @@ fn a_line_without_end_keeps_memory_bounded() {
         "a line without end: {sent} bytes sent in 8 s, {ys} relayed; peak RSS grew by {grew} KiB"
     );
     assert!(ys >= SPEAK_BURST, "only {ys} bytes arrived");
-    assert!(
-        ys <= SPEAK_BURST + 9 * SPEAK_RATE,
-        "{ys} bytes went past the host's pace"
-    );
+    assert!(ys <= SPEAK_BURST + 9 * SPEAK_RATE, "{ys} bytes went past the host's pace");
     assert!(grew < 32 * 1024, "peak RSS grew by {grew} KiB");
     srv.assert_alive();
 }
@@ -175,18 +163,9 @@ fn terminal_attacks_are_shown_not_obeyed() {
     let (_srv, mut a, mut b) = room();
     let cases: [(&[u8], &str); 12] = [
         (b"\x1b[2J\x1b[H clear screen", "^[[2J^[[H clear screen"),
-        (
-            b"\x1b[10;10H\x1b[1A cursor moves",
-            "^[[10;10H^[[1A cursor moves",
-        ),
-        (
-            b"\x1b]0;pwned\x07 window title",
-            "^[]0;pwned^G window title",
-        ),
-        (
-            b"\x1b]52;c;ZWNobyBoaQ==\x07 clipboard",
-            "^[]52;c;ZWNobyBoaQ==^G clipboard",
-        ),
+        (b"\x1b[10;10H\x1b[1A cursor moves", "^[[10;10H^[[1A cursor moves"),
+        (b"\x1b]0;pwned\x07 window title", "^[]0;pwned^G window title"),
+        (b"\x1b]52;c;ZWNobyBoaQ==\x07 clipboard", "^[]52;c;ZWNobyBoaQ==^G clipboard"),
         (b"\x1bP+q544e\x1b\\ DCS query", "^[P+q544e^[\\ DCS query"),
         (b"innocent\rmalicious", "innocent^Mmalicious"),
         (b"abc\x08\x08\x08xyz", "abc^H^H^Hxyz"),
@@ -200,10 +179,7 @@ fn terminal_attacks_are_shown_not_obeyed() {
             "bidi \u{202e}txet desrever\u{202c} \u{2066}x\u{2069}".as_bytes(),
             "bidi <U+202E>txet desrever<U+202C> <U+2066>x<U+2069>",
         ),
-        (
-            "line\u{2028}separator\x7f".as_bytes(),
-            "line<U+2028>separator^?",
-        ),
+        ("line\u{2028}separator\x7f".as_bytes(), "line<U+2028>separator^?"),
     ];
     for (attack, _) in &cases {
         b.send(attack);
@@ -238,9 +214,7 @@ fn silent_and_trickling_clients_hold_nobody_up() {
     // The silent one heard everything too.
     silent.expect(&join_msg(&slow.addr, 3));
     silent.expect(&join_msg(&c.addr, 4));
-    let ticks: String = (0..6)
-        .map(|_| send_msg(&c.addr, "tick"))
-        .collect::<String>()
+    let ticks: String = (0..6).map(|_| send_msg(&c.addr, "tick")).collect::<String>()
         + &send_msg(&slow.addr, "hello");
     let got = String::from_utf8(silent.read_n(ticks.len())).expect("utf8");
     // Each tick and the hello, in the order the server relayed them.
@@ -303,11 +277,7 @@ fn read_to_end(p: &mut Peer) -> Vec<u8> {
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) => panic!("after {} bytes: {e}", got.len()),
         }
-        assert!(
-            Instant::now() < deadline,
-            "no end of stream after {} bytes",
-            got.len()
-        );
+        assert!(Instant::now() < deadline, "no end of stream after {} bytes", got.len());
     }
 }
 
@@ -401,9 +371,7 @@ fn join_leave_storm_keeps_counts_exact() {
     let storm = thread::spawn(move || {
         let mut seed = 42u64;
         let mut rand = move |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as usize % n
         };
         let mut inside: Vec<TcpStream> = Vec::new();
@@ -543,8 +511,7 @@ fn client_survives_a_server_that_vanishes_mid_message() {
     let (listener, port) = fake_server();
     let child = spawn_cli(port, std::process::Stdio::piped());
     let (mut conn, _) = listener.accept().expect("accept");
-    conn.write_all(b"\x1b[35m\x1b[1m\r[1.2.3.4:5]: half a mess\x1b[3")
-        .expect("send");
+    conn.write_all(b"\x1b[35m\x1b[1m\r[1.2.3.4:5]: half a mess\x1b[3").expect("send");
     thread::sleep(Duration::from_millis(100));
     drop(conn);
     let out = wait_output(child);
@@ -628,10 +595,7 @@ fn server_survives_a_closed_console() {
         b.send(format!("console or not {i}\n").as_bytes());
         a.expect(&send_msg(&b.addr, &format!("console or not {i}")));
     }
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "srv died with its console"
-    );
+    assert!(child.try_wait().expect("try_wait").is_none(), "srv died with its console");
     let _ = child.kill();
     let _ = child.wait();
 }

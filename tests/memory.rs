@@ -64,8 +64,7 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
         .iter()
         .map(|t| {
             let mut r = t.stream.try_clone().expect("clone");
-            r.set_read_timeout(Some(Duration::from_millis(200)))
-                .expect("timeout");
+            r.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
             thread::spawn(move || {
                 let mut buf = vec![0u8; 1 << 16];
                 let deadline = Instant::now() + Duration::from_secs(40);
@@ -105,10 +104,7 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
     let needle = format!("]: {line}\n");
     let mut got = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
-    observer
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
+    observer.stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
     let (mut lines, mut cut) = (0, 0);
     while (lines < 2000 || cut < 300) && started.elapsed() < Duration::from_secs(40) {
         if let Ok(n @ 1..) = observer.stream.read(&mut buf) {
@@ -126,9 +122,7 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
     }
     drop(drains);
     let rss = status_kib(srv.pid(), "VmHWM:");
-    let kernel = kernel_peak
-        .load(Ordering::Relaxed)
-        .saturating_sub(kernel_before);
+    let kernel = kernel_peak.load(Ordering::Relaxed).saturating_sub(kernel_before);
     eprintln!(
         "300 non-readers: cut in {took:?}; server peak RSS {rss} KiB ({rss_before} before the chat); \
          kernel TCP memory +{kernel} KiB at its peak"
@@ -140,14 +134,8 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
     assert!(rss < 48 * 1024, "server peak RSS {rss} KiB");
     // The kernel's count is machine-wide: say so when it fails.
     let whole = "counted for the whole machine: another program's sockets count too";
-    assert!(
-        kernel < 96 * 1024,
-        "kernel TCP memory grew by {kernel} KiB ({whole})"
-    );
-    assert!(
-        rss + kernel < 128 * 1024,
-        "{rss} + {kernel} KiB in all ({whole})"
-    );
+    assert!(kernel < 96 * 1024, "kernel TCP memory grew by {kernel} KiB ({whole})");
+    assert!(rss + kernel < 128 * 1024, "{rss} + {kernel} KiB in all ({whole})");
     // The sleepers still hold their sockets, unread: what the server had queued
     // for them must be gone from the kernel within 3 s of the last cut.
     let cut_at = Instant::now();
@@ -159,9 +147,6 @@ fn three_hundred_non_readers_cost_bounded_memory_and_leave_nothing_behind() {
     eprintln!(
         "after the cuts, with the sleepers' sockets still open: kernel TCP memory +{left} KiB"
     );
-    assert!(
-        left <= 8 * 1024,
-        "the cut sockets left {left} KiB in the kernel ({whole})"
-    );
+    assert!(left <= 8 * 1024, "the cut sockets left {left} KiB in the kernel ({whole})");
     drop(sleepers);
 }

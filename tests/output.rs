@@ -24,8 +24,7 @@ fn collect(
         let deadline = Instant::now() + within;
         let mut got = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
+        s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
         while !done(&got) && Instant::now() < deadline {
             match s.read(&mut buf) {
                 Ok(0) => break,
@@ -50,10 +49,7 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 /// The relayed bodies from `addr` in `text`, in order (colour or not).
 fn bodies_from<'a>(text: &'a str, addr: &str) -> Vec<&'a str> {
     let head = format!("\r[{addr}]: ");
-    text.split(&head)
-        .skip(1)
-        .map(|rest| rest.split('\n').next().unwrap_or(""))
-        .collect()
+    text.split(&head).skip(1).map(|rest| rest.split('\n').next().unwrap_or("")).collect()
 }
 
 /// `s` without its colour codes (`ESC [ ... m`), as `--no-color` sends it.
@@ -75,18 +71,11 @@ fn plain(s: &str) -> String {
 /// server, and ours before, cut every reader at once.)
 #[test]
 fn one_paste_of_short_lines_cuts_nobody() {
-    for args in [
-        &["127.0.0.1", "0"][..],
-        &["::1", "0"][..],
-        &["--no-color", "127.0.0.1", "0"][..],
-    ] {
+    for args in [&["127.0.0.1", "0"][..], &["::1", "0"][..], &["--no-color", "127.0.0.1", "0"][..]]
+    {
         let srv = Srv::start_with(args, |_| {});
         let shown = |s: String| {
-            if args[0] == "--no-color" {
-                plain(&s)
-            } else {
-                s
-            }
+            if args[0] == "--no-color" { plain(&s) } else { s }
         };
         let mut readers: Vec<Peer> = Vec::new();
         for n in 1..=3 {
@@ -127,11 +116,7 @@ fn twenty_senders_at_once_cut_nobody() {
     let addrs: Vec<String> = peers.iter().map(|p| p.addr.clone()).collect();
     let readers: Vec<_> = peers
         .iter()
-        .map(|p| {
-            collect(&p.stream, WAIT * 6, |got| {
-                count(got, b"]: m") >= (N - 1) * LINES
-            })
-        })
+        .map(|p| collect(&p.stream, WAIT * 6, |got| count(got, b"]: m") >= (N - 1) * LINES))
         .collect();
     let writers: Vec<_> = peers
         .iter()
@@ -170,9 +155,7 @@ fn twenty_senders_at_once_cut_nobody() {
 #[test]
 fn a_stopped_server_delivers_every_line_when_it_resumes() {
     let (srv, peers) = room_of(4);
-    let [trickler, readers @ ..] = &peers[..] else {
-        unreachable!()
-    };
+    let [trickler, readers @ ..] = &peers[..] else { unreachable!() };
     const LINES: usize = 1500;
     let handles: Vec<_> = readers
         .iter()
@@ -215,23 +198,17 @@ fn a_stopped_server_delivers_every_line_when_it_resumes() {
 #[test]
 fn a_slow_steady_reader_is_never_cut() {
     let (srv, peers) = room_of(3);
-    let [slow, a, b] = &peers[..] else {
-        unreachable!()
-    };
+    let [slow, a, b] = &peers[..] else { unreachable!() };
     const LINES: usize = 5000;
     let line = "s".repeat(1000);
-    let want_bytes: usize = [a, b]
-        .iter()
-        .map(|p| send_msg(&p.addr, &line).len() * LINES / 2)
-        .sum();
+    let want_bytes: usize = [a, b].iter().map(|p| send_msg(&p.addr, &line).len() * LINES / 2).sum();
     let mut r = slow.stream.try_clone().expect("clone");
     let reader = thread::spawn(move || {
         // 50 KB every 100 ms: 500 KB/s.
         let mut got = 0usize;
         let mut buf = vec![0u8; 50_000];
         let deadline = Instant::now() + Duration::from_secs(40);
-        r.set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
+        r.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
         let mut text = Vec::new();
         while got < want_bytes && Instant::now() < deadline {
             match r.read(&mut buf) {
@@ -255,10 +232,8 @@ fn a_slow_steady_reader_is_never_cut() {
         })
         .collect();
     // The talkers read what the other says, fast.
-    let drains: Vec<_> = [a, b]
-        .iter()
-        .map(|p| collect(&p.stream, Duration::from_secs(40), |_| false))
-        .collect();
+    let drains: Vec<_> =
+        [a, b].iter().map(|p| collect(&p.stream, Duration::from_secs(40), |_| false)).collect();
     for t in talkers {
         t.join().expect("talker");
     }
@@ -346,11 +321,7 @@ fn quiet_pair_reader_and_talker(srv: &Srv) -> (Peer, Peer, Peer, Peer) {
 fn start_raw(
     args: &[&str],
     setup: impl FnOnce(&mut Command),
-) -> (
-    std::process::Child,
-    std::process::ChildStdout,
-    std::net::SocketAddr,
-) {
+) -> (std::process::Child, std::process::ChildStdout, std::net::SocketAddr) {
     let mut cmd = srv_command();
     cmd.args(args)
         .env_remove("NO_COLOR")
@@ -444,8 +415,7 @@ fn a_slow_console_costs_the_server_no_memory() {
     thread::scope(|s| {
         for p in &talkers {
             let (mut w, r) = (p.stream.try_clone().expect("clone"), &p.stream);
-            w.set_write_timeout(Some(Duration::from_millis(100)))
-                .expect("timeout");
+            w.set_write_timeout(Some(Duration::from_millis(100))).expect("timeout");
             let line = &line;
             s.spawn(move || {
                 while started.elapsed() < Duration::from_secs(6) {
@@ -508,9 +478,7 @@ fn a_broken_stderr_and_few_fds_do_not_stop_the_server() {
     assert!(turned_away > 0, "nobody was turned away");
     assert!(child.try_wait().expect("try_wait").is_none(), "srv died");
     // The members inside still chat.
-    let [a, .., b] = &mut inside[..] else {
-        panic!("fewer than two inside")
-    };
+    let [a, .., b] = &mut inside[..] else { panic!("fewer than two inside") };
     let want = send_msg(&b.addr, "still here").into_bytes();
     let heard = collect(&a.stream, WAIT, move |got| count(got, &want) > 0);
     b.send(b"still here\n");
@@ -592,18 +560,16 @@ fn ctrl_s_in_the_servers_terminal_stalls_nothing() {
     assert!(took < Duration::from_secs(1), "SIGINT took {took:?}");
 }
 
-/// 200 connections opened at once are all greeted within 0.9 s: the listen
-/// backlog (511) holds them all. With the report's 10, the SYNs that do not fit
-/// are dropped and their clients retry a second later.
+/// 200 connections opened at once from one address (a class behind one NAT, so
+/// `srv --per-host 256`) are all greeted within 0.9 s: the listen backlog (511)
+/// holds them all. With the report's 10, the SYNs that do not fit are dropped and
+/// their clients retry a second later.
 #[test]
 fn a_class_joining_at_once_is_greeted_at_once() {
-    let srv = Srv::start();
+    let srv = Srv::start_with(&["--per-host", "256", "127.0.0.1", "0"], |_| {});
     let (greeted, last) = connect_burst(srv.addr(), 200, WAIT);
     assert_eq!(greeted, 200);
-    assert!(
-        last < 0.9,
-        "the last of 200 joins was greeted after {last:.3} s"
-    );
+    assert!(last < 0.9, "the last of 200 joins was greeted after {last:.3} s");
 }
 
 /// Long lines lose nothing: a 4,106-byte line with spaces where it is cut arrives
@@ -615,13 +581,7 @@ fn long_lines_lose_nothing() {
     let (_srv, mut a, mut b) = room();
     // Spaces around the 4 KiB cut.
     let line: String = (0..4106)
-        .map(|i| {
-            if (4090..4100).contains(&i) {
-                ' '
-            } else {
-                (b'a' + (i % 26) as u8) as char
-            }
-        })
+        .map(|i| if (4090..4100).contains(&i) { ' ' } else { (b'a' + (i % 26) as u8) as char })
         .collect();
     b.send(format!("{line}\n").as_bytes());
     a.expect(&send_msg(&b.addr, &line[..4096]));
@@ -669,11 +629,7 @@ fn a_client_with_a_full_stdout_still_stops_on_sigterm() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let stopped = Instant::now();
     let status = wait_exit(&mut child, "cli");
-    assert!(
-        stopped.elapsed() < Duration::from_secs(1),
-        "SIGTERM took {:?}",
-        stopped.elapsed()
-    );
+    assert!(stopped.elapsed() < Duration::from_secs(1), "SIGTERM took {:?}", stopped.elapsed());
     assert!(status.success(), "{status:?}");
 }
 
@@ -687,16 +643,13 @@ fn a_client_with_a_full_stdout_still_stops_on_sigterm() {
 fn a_flooder_is_slowed_down_and_the_room_is_not() {
     use select_chat::policy::{SPEAK_BURST, SPEAK_RATE};
     let (_srv, peers) = room_of(10);
-    let [flooder, quiet, watcher, rest @ ..] = &peers[..] else {
-        unreachable!()
-    };
+    let [flooder, quiet, watcher, rest @ ..] = &peers[..] else { unreachable!() };
     let drains: Vec<_> = std::iter::once(quiet)
         .chain(rest)
         .map(|p| collect(&p.stream, Duration::from_secs(8), |_| false))
         .collect();
     let mut w = flooder.stream.try_clone().expect("clone");
-    w.set_write_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    w.set_write_timeout(Some(Duration::from_millis(100))).expect("timeout");
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flood = {
         let flooding = std::sync::Arc::clone(&flooding);
@@ -711,20 +664,14 @@ fn a_flooder_is_slowed_down_and_the_room_is_not() {
     let line = send_msg(&flooder.addr, "x").into_bytes();
     let said = send_msg(&quiet.addr, "still quiet").into_bytes();
     let mut r = watcher.stream.try_clone().expect("clone");
-    r.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("timeout");
+    r.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
     let mut buf = vec![0u8; 1 << 16];
     let (mut tail, mut counted) = (Vec::new(), 0);
     let started = Instant::now();
     let (mut quiet_sent, mut quiet_took) = (None::<Instant>, None);
     while started.elapsed() < Duration::from_secs(4) {
         if quiet_sent.is_none() && started.elapsed() > Duration::from_secs(3) {
-            quiet
-                .stream
-                .try_clone()
-                .expect("clone")
-                .write_all(b"still quiet\n")
-                .expect("quiet");
+            quiet.stream.try_clone().expect("clone").write_all(b"still quiet\n").expect("quiet");
             quiet_sent = Some(Instant::now());
         }
         if let Ok(n @ 1..) = r.read(&mut buf) {
@@ -750,13 +697,7 @@ fn a_flooder_is_slowed_down_and_the_room_is_not() {
     let most = SPEAK_BURST as f64 + SPEAK_RATE as f64 * elapsed + (2048 * line.len()) as f64;
     eprintln!("a flooder in a room of 10: {bytes} bytes in {elapsed:.1} s (at most {most})");
     assert!(counted > 0, "the flood never arrived");
-    assert!(
-        bytes <= most,
-        "the flooder got {bytes} bytes through in {elapsed:.1} s"
-    );
+    assert!(bytes <= most, "the flooder got {bytes} bytes through in {elapsed:.1} s");
     let took = quiet_took.expect("the quiet line never arrived");
-    assert!(
-        took < Duration::from_secs(1),
-        "the quiet line took {took:?}"
-    );
+    assert!(took < Duration::from_secs(1), "the quiet line took {took:?}");
 }

@@ -15,11 +15,7 @@ fn read_all(peers: &mut [Peer], want: &[usize], within: Duration) -> (Vec<usize>
     let mut got = vec![0usize; peers.len()];
     let mut fds: Vec<libc::pollfd> = peers
         .iter()
-        .map(|p| libc::pollfd {
-            fd: p.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|p| libc::pollfd { fd: p.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 })
         .collect();
     let (mut buf, mut last) = (vec![0u8; 1 << 16], Vec::new());
     let deadline = Instant::now() + within;
@@ -52,22 +48,15 @@ fn a_paste_reaches_a_room_of_five_hundred() {
     let srv = Srv::start();
     let mut peers: Vec<Peer> = (1..=N).map(|n| Peer::join(&srv, n)).collect();
     // Each member first gets the join notices of those who came after it.
-    let joins: Vec<usize> = (0..N)
-        .map(|i| {
-            (i + 2..=N)
-                .map(|n| join_msg(&peers[n - 1].addr, n).len())
-                .sum()
-        })
-        .collect();
+    let joins: Vec<usize> =
+        (0..N).map(|i| (i + 2..=N).map(|n| join_msg(&peers[n - 1].addr, n).len()).sum()).collect();
     let (got, _) = read_all(&mut peers, &joins, WAIT);
     assert_eq!(got, joins, "the join notices");
     let paster = peers.remove(0);
     let line = send_msg(&paster.addr, "a");
     let want = vec![line.len() * 32_768; N - 1];
     let started = Instant::now();
-    (&paster.stream)
-        .write_all(&b"a\n".repeat(32_768))
-        .expect("paste");
+    (&paster.stream).write_all(&b"a\n".repeat(32_768)).expect("paste");
     let (got, last) = read_all(&mut peers, &want, Duration::from_secs(30));
     let took = started.elapsed();
     let peak = status_kib(srv.pid(), "VmHWM:");
@@ -77,16 +66,9 @@ fn a_paste_reaches_a_room_of_five_hundred() {
          {fewest} of the 32,768 lines; server peak RSS {peak} KiB"
     );
     let whole = line.repeat(32_768);
-    assert!(
-        last == whole.as_bytes(),
-        "the last member got {} bytes, not the paste",
-        last.len()
-    );
+    assert!(last == whole.as_bytes(), "the last member got {} bytes, not the paste", last.len());
     let short = got.iter().zip(&want).filter(|(g, w)| g < w).count();
-    assert_eq!(
-        short, 0,
-        "{short} members did not get the whole paste in {took:?}"
-    );
+    assert_eq!(short, 0, "{short} members did not get the whole paste in {took:?}");
     assert!(took < Duration::from_secs(15), "the paste took {took:?}");
     assert!(!srv.console().contains(" (error) "), "somebody was cut");
     assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");

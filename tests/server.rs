@@ -15,10 +15,10 @@ use common::*;
 #[test]
 fn join_notices_are_the_reports_bytes() {
     let srv = Srv::start();
-    assert!(srv.console().starts_with(&format!(
-        "\x1b[32mChat Server started on port {}\x1b[0m\n",
-        srv.port
-    )));
+    assert!(
+        srv.console()
+            .starts_with(&format!("\x1b[32mChat Server started on port {}\x1b[0m\n", srv.port))
+    );
     let mut a = Peer::join(&srv, 1);
     let mut b = Peer::join(&srv, 2);
     a.expect(&join_msg(&b.addr, 2));
@@ -99,10 +99,7 @@ fn end_of_stream_is_one_leave() {
     // The server does not spin on the closed socket.
     let before = srv.cpu_seconds();
     thread::sleep(Duration::from_millis(500));
-    assert!(
-        srv.cpu_seconds() - before < 0.25,
-        "srv is burning CPU after an EOF"
-    );
+    assert!(srv.cpu_seconds() - before < 0.25, "srv is burning CPU after an EOF");
 }
 
 /// Difference 2 (reset): a reset is a leave marked "(error)", and the server
@@ -148,10 +145,7 @@ fn vanished_clients_do_not_make_others_miss_messages() {
     );
     let got = String::from_utf8_lossy(&d.read_n(said.len() + b_first.len())).into_owned();
     assert!(got.contains(&said), "{got:?}");
-    assert!(
-        got.replace(&said, "") == b_first || got.replace(&said, "") == c_first,
-        "{got:?}"
-    );
+    assert!(got.replace(&said, "") == b_first || got.replace(&said, "") == c_first, "{got:?}");
     d.expect_silence(Duration::from_millis(100));
 }
 
@@ -161,10 +155,7 @@ fn vanished_clients_do_not_make_others_miss_messages() {
 fn control_bytes_are_relayed_inert() {
     let (_srv, mut a, mut b) = room();
     b.send(b"\x1b[2J\x1b]0;owned\x07 a\rb\x08 \xff \xe2\x80\xae\n");
-    a.expect(&send_msg(
-        &b.addr,
-        "^[[2J^[]0;owned^G a^Mb^H \u{fffd} <U+202E>",
-    ));
+    a.expect(&send_msg(&b.addr, "^[[2J^[]0;owned^G a^Mb^H \u{fffd} <U+202E>"));
 }
 
 /// Difference 6 (long lines): a line over 4 KiB is relayed in pieces of at most
@@ -172,9 +163,7 @@ fn control_bytes_are_relayed_inert() {
 #[test]
 fn long_lines_are_relayed_in_capped_pieces() {
     let (_srv, mut a, mut b) = room();
-    let line: String = (0..10_000)
-        .map(|i| (b'a' + (i % 26) as u8) as char)
-        .collect();
+    let line: String = (0..10_000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
     b.send(format!("{line}\n").as_bytes());
     a.expect(&send_msg(&b.addr, &line[..4096]));
     a.expect(&send_msg(&b.addr, &line[4096..8192]));
@@ -202,9 +191,8 @@ fn a_client_that_never_reads_cannot_stall_the_room() {
     }
     let addrs: Vec<String> = talkers.iter().map(|t| t.addr.clone()).collect();
     let text = |sender: usize, n: usize| format!("{sender:02}-{n:04}-{}", "x".repeat(3000));
-    let expected_bytes: usize = (0..TALKERS)
-        .map(|s| LINES * send_msg(&addrs[s], &text(s, 0)).len())
-        .sum();
+    let expected_bytes: usize =
+        (0..TALKERS).map(|s| LINES * send_msg(&addrs[s], &text(s, 0)).len()).sum();
     let sleeper_leave = error_leave_msg(&sleeper.addr, TALKERS).len();
     let started = Instant::now();
     let handles: Vec<_> = talkers
@@ -247,24 +235,13 @@ fn a_client_that_never_reads_cannot_stall_the_room() {
         let mut next = [0; TALKERS];
         for part in got.split('\n').filter(|p| p.contains("]: ")) {
             let (head, body) = part.split_once("]: ").expect("relayed line");
-            let s = addrs
-                .iter()
-                .position(|a| head.ends_with(&format!("[{a}")))
-                .expect("known sender");
-            assert_eq!(
-                body,
-                text(s, next[s]),
-                "talker {me}: line {} of {s} damaged",
-                next[s]
-            );
+            let s =
+                addrs.iter().position(|a| head.ends_with(&format!("[{a}"))).expect("known sender");
+            assert_eq!(body, text(s, next[s]), "talker {me}: line {} of {s} damaged", next[s]);
             next[s] += 1;
         }
         for (s, &n) in next.iter().enumerate() {
-            assert_eq!(
-                n,
-                if s == me { 0 } else { LINES },
-                "talker {me} got {n} lines of {s}"
-            );
+            assert_eq!(n, if s == me { 0 } else { LINES }, "talker {me} got {n} lines of {s}");
         }
     }
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -289,9 +266,7 @@ fn fifty_clients_join_and_leave_with_exact_counts() {
     let mut seed: u64 = 0x5eed;
     let mut order: Vec<usize> = (0..50).collect();
     for i in (1..order.len()).rev() {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         order.swap(i, (seed >> 33) as usize % (i + 1));
     }
     let mut slots: Vec<Option<Peer>> = clients.into_iter().map(Some).collect();
@@ -352,9 +327,7 @@ fn connections_past_fd_setsize_are_turned_away() {
     assert!(inside < 1024 && inside > 1000, "{inside} inside");
     assert_eq!(inside + turned_away, 1100);
     // The first client heard every join, and the room still works.
-    let joins: usize = (2..=inside)
-        .map(|n| join_msg(&kept[n - 2].addr, n).len())
-        .sum();
+    let joins: usize = (2..=inside).map(|n| join_msg(&kept[n - 2].addr, n).len()).sum();
     first.read_n(joins);
     kept[0].send(b"still fine\n");
     first.expect(&send_msg(&kept[0].addr, "still fine"));
@@ -382,10 +355,7 @@ fn out_of_fds_is_neither_a_crash_nor_a_spin() {
     );
     let before = srv.cpu_seconds();
     thread::sleep(Duration::from_millis(500));
-    assert!(
-        srv.cpu_seconds() - before < 0.25,
-        "srv spins when out of fds"
-    );
+    assert!(srv.cpu_seconds() - before < 0.25, "srv spins when out of fds");
     // Free a place: once the server has closed the leaver's socket, the next
     // client gets in.
     let n = inside.len();
@@ -393,10 +363,7 @@ fn out_of_fds_is_neither_a_crash_nor_a_spin() {
     let leaver = inside.pop().expect("one");
     leaver.stream.shutdown(std::net::Shutdown::Both).ok();
     drop(leaver);
-    wait_until(
-        || "the leaver's fd was never closed".into(),
-        || srv.open_fds() < fds,
-    );
+    wait_until(|| "the leaver's fd was never closed".into(), || srv.open_fds() < fds);
     let mut again = Peer::connect_raw(srv.addr());
     again.expect(&conn_msg(n));
     srv.assert_alive();
@@ -416,11 +383,7 @@ fn sigint_and_sigterm_close_everyone_and_exit_zero() {
         b.expect_closed();
         let status = srv.wait_exit();
         assert!(status.success(), "signal {sig}: {status:?}");
-        assert!(
-            srv.console().ends_with("\rKeyboardInterrupt\n\n"),
-            "{:?}",
-            srv.console()
-        );
+        assert!(srv.console().ends_with("\rKeyboardInterrupt\n\n"), "{:?}", srv.console());
     }
 }
 
@@ -480,10 +443,7 @@ fn no_color_sends_plain_text() {
     a.expect("\rConnected to the chat server (1 user online)\n");
     let mut b = Peer::connect_raw(srv.addr());
     b.expect("\rConnected to the chat server (2 users online)\n");
-    a.expect(&format!(
-        "\r> New user {} entered (2 users online)\n",
-        b.addr
-    ));
+    a.expect(&format!("\r> New user {} entered (2 users online)\n", b.addr));
     b.send(b"plain\n");
     a.expect(&format!("\r[{}]: plain\n", b.addr));
     assert!(srv.console().starts_with("Chat Server started on port"));

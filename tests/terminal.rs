@@ -39,10 +39,7 @@ fn rss_under(
     secs: u64,
     flood: impl FnOnce(Arc<AtomicBool>) + Send,
 ) -> (u64, u64) {
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
+    let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
     let pid = child.id() as i32;
     thread::scope(|s| {
         let flag = Arc::clone(&stop);
@@ -72,10 +69,7 @@ fn assert_small(what: &str, (peak, after): (u64, u64)) {
     eprintln!("{what}: cli peak RSS {peak} KiB, {after} KiB after");
     assert!(peak < 32 * 1024, "{what}: cli RSS reached {peak} KiB");
     assert!(after > 0, "{what}: cli is gone");
-    assert!(
-        after < 8 * 1024,
-        "{what}: cli holds {after} KiB after the flood"
-    );
+    assert!(after < 8 * 1024, "{what}: cli holds {after} KiB after the flood");
 }
 
 /// An 8 s flood through `srv` (two members on hosts of their own, each as fast as
@@ -95,11 +89,9 @@ fn a_flood_through_srv_into_a_lagging_terminal_keeps_cli_small() {
         thread::scope(|s| {
             for p in &flooders {
                 let mut w = p.stream.try_clone().expect("clone");
-                w.set_write_timeout(Some(Duration::from_millis(100)))
-                    .expect("timeout");
+                w.set_write_timeout(Some(Duration::from_millis(100))).expect("timeout");
                 let mut r = p.stream.try_clone().expect("clone");
-                r.set_read_timeout(Some(Duration::from_millis(100)))
-                    .expect("timeout");
+                r.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
                 let (stop, chunk) = (&stop, &chunk);
                 s.spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
@@ -114,10 +106,7 @@ fn a_flood_through_srv_into_a_lagging_terminal_keeps_cli_small() {
                 });
             }
             let mut buf = vec![0u8; 1 << 16];
-            watcher
-                .stream
-                .set_read_timeout(Some(Duration::from_millis(100)))
-                .expect("timeout");
+            watcher.stream.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
             while !stop.load(Ordering::Relaxed) {
                 let _ = watcher.stream.read(&mut buf);
             }
@@ -137,8 +126,7 @@ fn hostile_flood(what: &str, chunk: &[u8]) {
     let (conn, _) = listener.accept().expect("accept");
     let got = rss_under(&child, &term, 5, |stop| {
         let mut w: &TcpStream = &conn;
-        w.set_write_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
+        w.set_write_timeout(Some(Duration::from_millis(100))).expect("timeout");
         while !stop.load(Ordering::Relaxed) {
             let _ = w.write(chunk);
         }
@@ -181,10 +169,7 @@ fn paste_then(stop: impl FnOnce(&mut Pty, &Child)) {
         let _ = done.send(all);
     });
     let pasted = pasted.recv_timeout(Duration::from_secs(20));
-    assert!(
-        matches!(pasted, Ok(true)),
-        "the client did not take the paste in 20 s"
-    );
+    assert!(matches!(pasted, Ok(true)), "the client did not take the paste in 20 s");
     let asked = Instant::now();
     stop(&mut term, &child);
     let status = wait_exit(&mut child, "cli");

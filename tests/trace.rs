@@ -15,9 +15,8 @@ fn calls(trace: &str) -> Vec<(String, String)> {
     trace
         .lines()
         .map(|line| {
-            let (name, rest) = line
-                .split_once('(')
-                .unwrap_or_else(|| panic!("not a trace line: {line:?}"));
+            let (name, rest) =
+                line.split_once('(').unwrap_or_else(|| panic!("not a trace line: {line:?}"));
             let arg = rest.split([',', ')']).next().unwrap_or("").to_string();
             (name.to_string(), arg)
         })
@@ -62,10 +61,7 @@ fn a_session_traces_every_call_in_order() {
     let fds = srv.open_fds();
     drop(c);
     // Once the server has closed c's socket too (a turn of its own in the trace).
-    wait_until(
-        || "c's socket was never closed".into(),
-        || srv.open_fds() < fds,
-    );
+    wait_until(|| "c's socket was never closed".into(), || srv.open_fds() < fds);
     // a closes cleanly: b hears it, and keeps it unread.
     let a_addr = a.addr.clone();
     a.half_close();
@@ -85,11 +81,7 @@ fn a_session_traces_every_call_in_order() {
     // What the story needs, whatever the walkthrough says.
     let got = calls(&trace);
     let count = |name: &str| got.iter().filter(|(c, _)| c == name).count();
-    assert_eq!(
-        count("accept4"),
-        6,
-        "three accepts and three EAGAINs:\n{trace}"
-    );
+    assert_eq!(count("accept4"), 6, "three accepts and three EAGAINs:\n{trace}");
     assert!(trace.contains("recv(9, 4096) = 1  \"\\n\"\n"), "{trace}");
     assert!(trace.contains("shutdown(9, SHUT_WR) = 0\n"), "{trace}");
     assert!(trace.contains("recv(7, 4096) = 0\n"), "{trace}");
@@ -97,14 +89,8 @@ fn a_session_traces_every_call_in_order() {
         trace.contains("recv(8, 4096) = -1 ECONNRESET (Connection reset by peer)\n"),
         "{trace}"
     );
-    assert!(
-        trace.contains("= -1 EINTR (Interrupted system call)\n"),
-        "{trace}"
-    );
-    assert!(
-        trace.contains("setsockopt(7, SOL_SOCKET, SO_SNDBUF, 65536) = 0\n"),
-        "{trace}"
-    );
+    assert!(trace.contains("= -1 EINTR (Interrupted system call)\n"), "{trace}");
+    assert!(trace.contains("setsockopt(7, SOL_SOCKET, SO_SNDBUF, 65536) = 0\n"), "{trace}");
     assert!(trace.contains("listen(3, 511) = 0\n"), "{trace}");
     check_walkthrough_block("trace", "session", &trace);
 }
@@ -151,10 +137,7 @@ fn the_client_traces_its_connect() {
     }
     // stdin is empty: it leaves with an empty line, then the server closes.
     assert!(trace.contains("read(0, 4096) = 0\n"), "{trace}");
-    assert!(
-        trace.contains("send(3, 1 bytes, MSG_NOSIGNAL) = 1  \"\\n\"\n"),
-        "{trace}"
-    );
+    assert!(trace.contains("send(3, 1 bytes, MSG_NOSIGNAL) = 1  \"\\n\"\n"), "{trace}");
     assert!(trace.contains("recv(3, 4096) = 0\n"), "{trace}");
     assert!(
         trace.trim_end().ends_with("close(3) = 0"),

@@ -71,16 +71,10 @@ fn excerpts(doc: &str) -> Vec<Excerpt> {
     let mut from = 0;
     while let Some(at) = doc[from..].find(MARK) {
         let at = from + at;
-        let line_end = doc[at..]
-            .find('\n')
-            .map(|i| at + i)
-            .expect("excerpt line ends");
-        let spec = doc[at + MARK.len()..line_end]
-            .trim_end_matches("-->")
-            .trim();
-        let (file, name) = spec
-            .split_once('#')
-            .unwrap_or_else(|| panic!("excerpt {spec:?} needs FILE#NAME"));
+        let line_end = doc[at..].find('\n').map(|i| at + i).expect("excerpt line ends");
+        let spec = doc[at + MARK.len()..line_end].trim_end_matches("-->").trim();
+        let (file, name) =
+            spec.split_once('#').unwrap_or_else(|| panic!("excerpt {spec:?} needs FILE#NAME"));
         let fence_start = line_end + 1;
         assert!(
             doc[fence_start..].starts_with("```"),
@@ -156,10 +150,8 @@ fn every_excerpt_matches_its_source_region() {
 #[test]
 fn the_walkthrough_quotes_the_reports_functions() {
     let doc = fs::read_to_string(root().join("docs/walkthrough.md")).expect("walkthrough");
-    let named: BTreeSet<String> = excerpts(&doc)
-        .into_iter()
-        .map(|e| format!("{}#{}", e.file, e.name))
-        .collect();
+    let named: BTreeSet<String> =
+        excerpts(&doc).into_iter().map(|e| format!("{}#{}", e.file, e.name)).collect();
     for want in [
         "src/server.rs#run_server",
         "src/server.rs#accept",
@@ -176,10 +168,7 @@ fn the_walkthrough_quotes_the_reports_functions() {
         "src/select.rs#build_sets",
         "src/select.rs#call_select",
     ] {
-        assert!(
-            named.contains(want),
-            "the walkthrough does not quote {want}"
-        );
+        assert!(named.contains(want), "the walkthrough does not quote {want}");
     }
 }
 
@@ -223,11 +212,7 @@ fn every_relative_link_resolves() {
                 continue;
             }
             let (file, frag) = target.split_once('#').unwrap_or((target, ""));
-            let file_path = if file.is_empty() {
-                path.clone()
-            } else {
-                dir.join(file)
-            };
+            let file_path = if file.is_empty() { path.clone() } else { dir.join(file) };
             if !file_path.exists() {
                 problems.push(format!("{}: link to missing {target}", path.display()));
                 continue;
@@ -298,28 +283,11 @@ fn every_system_call_in_the_source_is_explained() {
             calls.insert("ioctl".to_string());
         }
     }
-    for expected in [
-        "accept4",
-        "shutdown",
-        "tcsetattr",
-        "poll",
-        "dup2_stdout",
-        "kill",
-        "ioctl",
-    ] {
-        assert!(
-            calls.contains(expected),
-            "the scan missed {expected}: {calls:?}"
-        );
+    for expected in ["accept4", "shutdown", "tcsetattr", "poll", "dup2_stdout", "kill", "ioctl"] {
+        assert!(calls.contains(expected), "the scan missed {expected}: {calls:?}");
     }
-    let missing: Vec<_> = calls
-        .iter()
-        .filter(|c| !doc.contains(&format!("`{c}`")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "system calls not explained in the walkthrough: {missing:?}"
-    );
+    let missing: Vec<_> = calls.iter().filter(|c| !doc.contains(&format!("`{c}`"))).collect();
+    assert!(missing.is_empty(), "system calls not explained in the walkthrough: {missing:?}");
 }
 
 /// The numbered differences from the report: `### N. Title` in the walkthrough,
@@ -336,11 +304,7 @@ fn the_differences_are_numbered_alike_everywhere() {
         .collect();
     assert!(walkthrough.len() >= 10, "{walkthrough:?}");
     for (k, (n, _)) in walkthrough.iter().enumerate() {
-        assert_eq!(
-            *n as usize,
-            k + 1,
-            "walkthrough differences: {walkthrough:?}"
-        );
+        assert_eq!(*n as usize, k + 1, "walkthrough differences: {walkthrough:?}");
     }
     let readme: Vec<(u32, String)> = read("README.md")
         .lines()
@@ -350,10 +314,7 @@ fn the_differences_are_numbered_alike_everywhere() {
             Some((n, cells.get(1)?.to_string()))
         })
         .collect();
-    assert_eq!(
-        readme, walkthrough,
-        "README's table and the walkthrough differ"
-    );
+    assert_eq!(readme, walkthrough, "README's table and the walkthrough differ");
     let robustness = read("docs/robustness.md");
     let mut rows = 0;
     for line in robustness.lines() {
@@ -365,9 +326,7 @@ fn the_differences_are_numbered_alike_everywhere() {
         }
         rows += 1;
         for n in cell.split(", ") {
-            let n: usize = n
-                .parse()
-                .unwrap_or_else(|_| panic!("robustness.md: {line}"));
+            let n: usize = n.parse().unwrap_or_else(|_| panic!("robustness.md: {line}"));
             assert!(
                 (1..=walkthrough.len()).contains(&n),
                 "robustness.md names difference {n}, which does not exist: {line}"

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod attacks;
 pub mod pty;
 mod sys;
 #[allow(unused_imports)]
@@ -34,18 +35,12 @@ fn plural(n: usize) -> &'static str {
 
 /// The connect notice, as the report's `CONN_MSG`.
 pub fn conn_msg(n: usize) -> String {
-    format!(
-        "{BLUE_BOLD}\rConnected to the chat server ({n} {} online)\n{ENDC}",
-        plural(n)
-    )
+    format!("{BLUE_BOLD}\rConnected to the chat server ({n} {} online)\n{ENDC}", plural(n))
 }
 
 /// The join notice, as the report's `JOIN_MSG`.
 pub fn join_msg(addr: &str, n: usize) -> String {
-    format!(
-        "{BLUE_BOLD}\r> New user {addr} entered ({n} {} online)\n{ENDC}",
-        plural(n)
-    )
+    format!("{BLUE_BOLD}\r> New user {addr} entered ({n} {} online)\n{ENDC}", plural(n))
 }
 
 /// The leave notice, as the report's `EXIT_MSG` (0 and 1 both say "user").
@@ -158,13 +153,7 @@ impl Srv {
             .unwrap_or_else(|| panic!("no port in start line {first:?}"));
         let host = args[args.len() - 2].to_string();
         let stderr = child.stderr.take();
-        Srv {
-            child,
-            port,
-            host,
-            console,
-            stderr,
-        }
+        Srv { child, port, host, console, stderr }
     }
 
     /// The address clients connect to.
@@ -190,12 +179,7 @@ impl Srv {
     #[track_caller]
     pub fn expect_console(&self, text: &str) {
         wait_until(
-            || {
-                format!(
-                    "console never showed {text:?}; it has:\n{:?}",
-                    self.console()
-                )
-            },
+            || format!("console never showed {text:?}; it has:\n{:?}", self.console()),
             || self.console().contains(text),
         );
     }
@@ -240,9 +224,7 @@ impl Srv {
 
     /// Open fds of the server, from /proc/PID/fd.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
     }
 }
 
@@ -312,12 +294,7 @@ impl Peer {
     #[track_caller]
     pub fn expect(&mut self, want: &str) {
         let got = self.read_n(want.len());
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            want,
-            "{} received something else",
-            self.addr
-        );
+        assert_eq!(String::from_utf8_lossy(&got), want, "{} received something else", self.addr);
     }
 
     /// Read exactly `n` bytes, within `WAIT`.
@@ -399,10 +376,7 @@ impl Peer {
 
     /// Close abruptly: SO_LINGER 0 makes close() send a reset (RST).
     pub fn reset(self) {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
         unsafe {
             libc::setsockopt(
                 std::os::fd::AsRawFd::as_raw_fd(&self.stream),
@@ -474,10 +448,7 @@ pub fn room() -> (Srv, Peer, Peer) {
 #[track_caller]
 pub fn assert_plain_disconnect(stdout: &str, head: &str) {
     assert!(stdout.starts_with(head), "{stdout:?}");
-    assert!(
-        stdout.ends_with("\r< You have been disconnected \n\n"),
-        "{stdout:?}"
-    );
+    assert!(stdout.ends_with("\r< You have been disconnected \n\n"), "{stdout:?}");
     assert!(!stdout.contains('\x1b'), "{stdout:?}");
 }
 
@@ -545,18 +516,8 @@ pub fn wait_output(mut child: Child) -> std::process::Output {
             got
         })
     };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let status = wait_exit(&mut child, "child");
     std::process::Output {
         status,
@@ -574,9 +535,7 @@ pub fn check_walkthrough_block(kind: &str, name: &str, text: &str) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/walkthrough.md");
     let doc = std::fs::read_to_string(path).expect("walkthrough");
     let mark = format!("<!-- {kind}: {name} -->\n```text\n");
-    let start = doc
-        .find(&mark)
-        .unwrap_or_else(|| panic!("the walkthrough has no block {mark:?}"))
+    let start = doc.find(&mark).unwrap_or_else(|| panic!("the walkthrough has no block {mark:?}"))
         + mark.len();
     let end = start + doc[start..].find("```").expect("end of block");
     if doc[start..end] == *text {

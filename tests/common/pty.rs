@@ -32,20 +32,9 @@ impl Pty {
     /// A new terminal, `rows` x `cols`.
     pub fn new(rows: u16, cols: u16) -> Pty {
         let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
+            libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size)
         };
         assert_eq!(rc, 0, "openpty");
         // openpty does not set close-on-exec: without it, every process another
@@ -70,10 +59,7 @@ impl Pty {
     /// takes at most `per_tick` bytes every 10 ms, and keeps no screen (only the
     /// count of bytes, [`Pty::written`]).
     pub fn lagging(rows: u16, cols: u16, per_tick: usize) -> Pty {
-        Pty {
-            lag: Some(per_tick),
-            ..Pty::new(rows, cols)
-        }
+        Pty { lag: Some(per_tick), ..Pty::new(rows, cols) }
     }
 
     /// How many bytes the program wrote to the terminal so far.
@@ -188,20 +174,13 @@ impl Pty {
     pub fn rows(&self) -> Vec<String> {
         let parser = self.screen.lock().unwrap();
         let (_, cols) = parser.screen().size();
-        parser
-            .screen()
-            .rows(0, cols)
-            .map(|r| r.trim_end().to_string())
-            .collect()
+        parser.screen().rows(0, cols).map(|r| r.trim_end().to_string()).collect()
     }
 
     /// The screen as text, a row a line, blank rows at the end left out.
     pub fn text(&self) -> String {
         let rows = self.rows();
-        let used = rows
-            .iter()
-            .rposition(|r| !r.is_empty())
-            .map_or(0, |i| i + 1);
+        let used = rows.iter().rposition(|r| !r.is_empty()).map_or(0, |i| i + 1);
         rows[..used].join("\n")
     }
 
@@ -214,12 +193,7 @@ impl Pty {
     #[track_caller]
     pub fn expect_text(&self, text: &str) {
         wait_until(
-            || {
-                format!(
-                    "the screen never showed {text:?}; it shows:\n{}",
-                    self.text()
-                )
-            },
+            || format!("the screen never showed {text:?}; it shows:\n{}", self.text()),
             || self.text().contains(text),
         );
     }
@@ -252,26 +226,14 @@ impl Pty {
     /// The terminal's settings now (`stty -g` in a struct).
     pub fn settings(&self) -> libc::termios {
         let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        assert_eq!(
-            unsafe { libc::tcgetattr(self.master.as_raw_fd(), &mut t) },
-            0
-        );
+        assert_eq!(unsafe { libc::tcgetattr(self.master.as_raw_fd(), &mut t) }, 0);
         t
     }
 
     /// Resize the terminal: the program on it gets SIGWINCH.
     pub fn resize(&mut self, rows: u16, cols: u16) {
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        self.screen
-            .lock()
-            .unwrap()
-            .screen_mut()
-            .set_size(rows, cols);
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        self.screen.lock().unwrap().screen_mut().set_size(rows, cols);
         unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
     }
 }

@@ -17,12 +17,7 @@ use std::time::{Duration, Instant};
 pub fn next_source() -> Ipv4Addr {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed) % (100 * 250 * 250);
-    Ipv4Addr::new(
-        127,
-        1 + (n / 62_500) as u8,
-        (n / 250 % 250) as u8,
-        (n % 250 + 1) as u8,
-    )
+    Ipv4Addr::new(127, 1 + (n / 62_500) as u8, (n / 250 % 250) as u8, (n % 250 + 1) as u8)
 }
 
 /// A blocking connection to `to` (IPv4) from `from` (any port), with a receive
@@ -34,21 +29,13 @@ pub fn connect_from(
     rcvbuf: Option<i32>,
     within: Duration,
 ) -> TcpStream {
-    let SocketAddr::V4(v4) = to else {
-        panic!("IPv4 only")
-    };
+    let SocketAddr::V4(v4) = to else { panic!("IPv4 only") };
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     let set = |opt: libc::c_int, value: libc::c_int| unsafe {
         let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            opt,
-            (&value as *const libc::c_int).cast(),
-            len,
-        );
+        libc::setsockopt(fd, libc::SOL_SOCKET, opt, (&value as *const libc::c_int).cast(), len);
     };
     if let Some(size) = rcvbuf {
         set(libc::SO_RCVBUF, size);
@@ -60,12 +47,7 @@ pub fn connect_from(
     assert_eq!(rc, 0, "bind {from}: {}", std::io::Error::last_os_error());
     let (dst, len) = sockaddr_in(v4);
     let rc = unsafe { libc::connect(fd, (&dst as *const libc::sockaddr_in).cast(), len) };
-    assert_eq!(
-        rc,
-        0,
-        "connect to {to} from {from}: {}",
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(rc, 0, "connect to {to} from {from}: {}", std::io::Error::last_os_error());
     stream
 }
 
@@ -83,10 +65,7 @@ pub fn shown(addr: SocketAddr) -> String {
 /// Raise this process's soft RLIMIT_NOFILE to `want` (or the hard limit);
 /// returns the new soft limit. Children inherit it.
 pub fn raise_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     if lim.rlim_cur < want {
         lim.rlim_cur = want.min(lim.rlim_max);
@@ -100,10 +79,7 @@ pub fn limit_fds(cmd: &mut Command, fds: u64) {
     // SAFETY: setrlimit is async-signal-safe, as a pre_exec closure must be.
     unsafe {
         cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: fds,
-                rlim_max: fds,
-            };
+            let lim = libc::rlimit { rlim_cur: fds, rlim_max: fds };
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             Ok(())
         });
@@ -115,40 +91,30 @@ pub fn sockaddr_in(addr: SocketAddrV4) -> (libc::sockaddr_in, libc::socklen_t) {
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*addr.ip()).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(*addr.ip()).to_be() },
         sin_zero: [0; 8],
     };
-    (
-        sin,
-        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-    )
+    (sin, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
 }
 
-/// Open `n` connections to `addr` (IPv4), each from a host of its own
-/// ([`next_source`]), at the same moment and wait, at most
+/// Open `n` connections to `addr` (IPv4), all from one host (a class behind one
+/// NAT: `srv --per-host` must let them in), at the same moment and wait, at most
 /// `within`, for each to receive its first byte (the greeting). Returns how many
 /// were greeted, and after how many seconds the last of those was. Every SYN
 /// leaves within microseconds: non-blocking connects from one thread, then `poll`.
 /// With a listen backlog smaller than the burst, Linux drops what does not fit in
 /// the queue, and those clients wait for a retransmission, a second or more later.
 pub fn connect_burst(addr: SocketAddr, n: usize, within: Duration) -> (usize, f64) {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 only")
-    };
+    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
     let (sin, len) = sockaddr_in(v4);
-    let sources: Vec<_> = (0..n)
-        .map(|_| sockaddr_in(SocketAddrV4::new(next_source(), 0)))
-        .collect();
+    let (src, src_len) = sockaddr_in(SocketAddrV4::new(next_source(), 0));
     let start = Instant::now();
-    let socks: Vec<OwnedFd> = sources
-        .iter()
-        .map(|(src, src_len)| {
+    let socks: Vec<OwnedFd> = (0..n)
+        .map(|_| {
             let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
             let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
             assert!(fd >= 0, "socket");
-            unsafe { libc::bind(fd, (src as *const libc::sockaddr_in).cast(), *src_len) };
+            unsafe { libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), src_len) };
             unsafe { libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), len) };
             unsafe { OwnedFd::from_raw_fd(fd) }
         })
@@ -156,11 +122,7 @@ pub fn connect_burst(addr: SocketAddr, n: usize, within: Duration) -> (usize, f6
     let mut greeted = vec![None; n];
     let mut pfds: Vec<libc::pollfd> = socks
         .iter()
-        .map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
         .collect();
     while greeted.iter().any(Option::is_none) && start.elapsed() < within {
         unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, 50) };

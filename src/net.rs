@@ -42,20 +42,17 @@ use crate::trace::{Traced, TracedData};
 // ANCHOR: resolve
 pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let failed = |why: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve host '{host}': {why}"))
+    };
     let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve host '{host}': {e}")))?
-            .collect(),
+        Err(_) => (bare, port).to_socket_addrs().map_err(|e| failed(&e))?.collect(),
     };
-    if found.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("cannot resolve host '{host}': no address found"),
-        ));
+    match found.is_empty() {
+        true => Err(failed(&"no address found")),
+        false => Ok(found),
     }
-    Ok(found)
 }
 // ANCHOR_END: resolve
 

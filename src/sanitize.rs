@@ -91,7 +91,7 @@ pub fn sanitize_line(out: &mut Vec<u8>, line: &[u8], ends_line: bool) {
 }
 
 /// The longest escape sequence the client holds back while waiting for its end.
-const MAX_HELD: usize = 32;
+const ESCAPE_HELD: usize = 32;
 
 /// Client-side filter for what the server sends, carried across `recv`s.
 ///
@@ -156,7 +156,7 @@ impl TerminalFilter {
                     }
                     rest = &seq[n..];
                 }
-                Sgr::Unfinished if at_end && seq.len() <= MAX_HELD => {
+                Sgr::Unfinished if at_end && seq.len() <= ESCAPE_HELD => {
                     self.held.extend_from_slice(seq.as_bytes());
                     return;
                 }
@@ -212,16 +212,16 @@ fn sgr_len(seq: &[u8]) -> Sgr {
         Some(b'[') => {}
         Some(_) => return Sgr::Not,
     }
-    // Decide from the first MAX_HELD bytes only, so that the answer is the same
+    // Decide from the first ESCAPE_HELD bytes only, so that the answer is the same
     // whether the sequence arrives in one chunk or in several (found by fuzzing).
-    for (i, &b) in seq.iter().enumerate().take(MAX_HELD).skip(2) {
+    for (i, &b) in seq.iter().enumerate().take(ESCAPE_HELD).skip(2) {
         match b {
             b'0'..=b'9' | b';' => {}
             b'm' if colour_only(&seq[2..i]) => return Sgr::Complete(i + 1),
             _ => return Sgr::Not,
         }
     }
-    if seq.len() < MAX_HELD { Sgr::Unfinished } else { Sgr::Not }
+    if seq.len() < ESCAPE_HELD { Sgr::Unfinished } else { Sgr::Not }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 use crate::editor::char_width;
 
 /// Bytes of one message held while its end has not arrived.
-const MAX_HELD: usize = 64 * 1024;
+const MESSAGE_HELD: usize = 64 * 1024;
 
 /// How every row of a message but the first begins.
 const INDENT: &str = "  ";
@@ -38,7 +38,7 @@ const ERROR_MARK: [&[u8]; 2] = [b"\x1b[0m (error) ", b" (error) "];
 pub struct Messages {
     /// The start of a message whose `\n` has not arrived.
     held: Vec<u8>,
-    /// Part of the last message was shown already (it passed `MAX_HELD`): the
+    /// Part of the last message was shown already (it passed `MESSAGE_HELD`): the
     /// prompt waits for its end, and its next part continues its rows.
     continuing: bool,
 }
@@ -86,7 +86,7 @@ impl Messages {
             let text: Vec<u8> = self.held.drain(..=end).take(end).collect();
             done.push(Message { text, continued: std::mem::take(&mut self.continuing) });
         }
-        if self.held.len() > MAX_HELD {
+        if self.held.len() > MESSAGE_HELD {
             done.push(Message {
                 text: std::mem::take(&mut self.held),
                 continued: std::mem::replace(&mut self.continuing, true),
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn a_message_without_end_is_shown_in_parts() {
         let mut m = Messages::new();
-        let got = m.take(&vec![b'x'; MAX_HELD + 1]);
+        let got = m.take(&vec![b'x'; MESSAGE_HELD + 1]);
         assert_eq!(got.len(), 1);
         assert!(!got[0].continued && m.is_mid_message());
         let got = m.take(b"end\n");

@@ -55,6 +55,26 @@ extern "C" fn on_signal(signal: libc::c_int) {
 }
 // ANCHOR_END: on_signal
 
+/// Steps 3 to 5 of [`SelfPipe::install`]: what is done with each signal, and
+/// the handler's name for the trace.
+// ANCHOR: handlers
+fn handlers(also: &[Signal]) -> Vec<(Signal, SigAction, &'static str)> {
+    let action = |handler| SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    // 3. Catch SIGINT (Ctrl+C), SIGTERM (kill), SIGHUP (hang-up) and `also`.
+    //    SA_RESTART is left out on purpose: a blocked call should return EINTR.
+    let caught = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP].iter().chain(also);
+    let mut all: Vec<_> =
+        caught.map(|&s| (s, action(SigHandler::Handler(on_signal)), "on_signal")).collect();
+    // 4. Ignore SIGPIPE: a vanished peer becomes an EPIPE error, not death.
+    all.push((Signal::SIGPIPE, action(SigHandler::SigIgn), "SIG_IGN"));
+    // 5. SIGUSR1, SIGUSR2 would end the process: let them only interrupt select.
+    for stray in [Signal::SIGUSR1, Signal::SIGUSR2] {
+        all.push((stray, action(SigHandler::Handler(on_stray)), "on_stray"));
+    }
+    all
+}
+// ANCHOR_END: handlers
+
 /// The handler for signals that mean nothing to us: it does nothing, so the
 /// signal's only effect is to interrupt a blocked call with `EINTR`.
 extern "C" fn on_stray(_signal: libc::c_int) {}
@@ -102,37 +122,17 @@ impl SelfPipe {
     /// [signal-safety(7)](https://man7.org/linux/man-pages/man7/signal-safety.7.html)
     pub fn install(also: &[Signal]) -> io::Result<SelfPipe> {
         // ANCHOR: self_pipe
-        // 1. Both ends non-blocking: the handler must never block on a full pipe,
-        //    and draining it must stop when it is empty.
+        // 1. Both ends non-blocking: the handler must never block, nor the drain.
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
             .map(Pair)
             .traced(|| "pipe2(O_NONBLOCK|O_CLOEXEC)".into())
             .map_err(|e| context(e, "cannot create the signal pipe"))?
             .0;
-        // 2. Tell the handler where to write.
-        WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        // 3. Catch SIGINT (Ctrl+C), SIGTERM (kill), SIGHUP (hang-up) and `also`.
-        //    SA_RESTART is left out on purpose: a blocked call should return
-        //    EINTR and let the loop look.
-        let catch =
-            SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
-        // 4. Ignore SIGPIPE: a vanished peer becomes an EPIPE error, not death.
-        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-        // 5. SIGUSR1 and SIGUSR2 would end the process by default; they mean
-        //    nothing here, so a handler that does nothing: a stray `kill -USR1`
-        //    only interrupts select (EINTR), which the loop takes in its stride.
-        let shrug =
-            SigAction::new(SigHandler::Handler(on_stray), SaFlags::empty(), SigSet::empty());
-        let caught = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-        let handlers =
-            caught.iter().chain(also).map(|&signal| (signal, &catch, "on_signal")).chain([
-                (Signal::SIGPIPE, &ignore, "SIG_IGN"),
-                (Signal::SIGUSR1, &shrug, "on_stray"),
-                (Signal::SIGUSR2, &shrug, "on_stray"),
-            ]);
-        for (signal, action, how) in handlers {
+        WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed); // 2. The handler's pipe.
+        // 3.-5. A handler for each signal (see `handlers`).
+        for (signal, action, how) in handlers(also) {
             // SAFETY: the handlers only do async-signal-safe work (see `on_signal`).
-            unsafe { sigaction(signal, action) }
+            unsafe { sigaction(signal, &action) }
                 .map(drop)
                 .traced(|| format!("sigaction({signal}, {how})"))
                 .map_err(|e| context(e, format!("cannot handle {signal}")))?;

@@ -41,11 +41,11 @@ use crate::outbox::Outbox;
 /// for at least 256.
 const FALLBACK_CHUNK: usize = 256;
 
-/// Bytes the server's console (stdout) may hold back before it drops lines.
+/// Bytes the server's console may hold back before it drops lines.
 pub const CONSOLE_LIMIT: usize = 64 * 1024;
 
-/// Bytes stderr (log lines and `--trace`) may hold back before it drops lines.
-const LOG_LIMIT: usize = 64 * 1024;
+/// Bytes stderr, for log lines and `--trace`, may hold back before it drops lines.
+const STDERR_LIMIT: usize = 64 * 1024;
 
 /// How bytes reach the fd, and how to wait for room: `fd::write` and
 /// `fd::poll_writable` (traced), or, for stderr, where the tracer itself writes,
@@ -223,7 +223,7 @@ fn own_description(stdfd: RawFd) -> bool {
 /// stderr: log lines and `--trace`, shared by everything in the process. Its
 /// lock is held only while bytes are queued and written, never while a traced
 /// call is made, so no order of calls can make a trace line wait for itself.
-static ERR: Mutex<Output> = Mutex::new(Output::new(2, LOG_LIMIT, (fd::write_log, fd::poll_log)));
+static ERR: Mutex<Output> = Mutex::new(Output::new(2, STDERR_LIMIT, (fd::write_log, fd::poll_log)));
 
 /// stderr could not be made ours (decided by [`init`]).
 static ERR_FALLBACK: AtomicBool = AtomicBool::new(false);

@@ -149,7 +149,7 @@ fn every_excerpt_matches_its_source_region() {
 /// The walkthrough quotes code at all, and quotes each function the issue names.
 #[test]
 fn the_walkthrough_quotes_the_reports_functions() {
-    let doc = fs::read_to_string(root().join("docs/walkthrough.md")).expect("walkthrough");
+    let doc = fs::read_to_string(root().join("docs/1-the-loop.md")).expect("chapter 1");
     let named: BTreeSet<String> =
         excerpts(&doc).into_iter().map(|e| format!("{}#{}", e.file, e.name)).collect();
     for want in [
@@ -168,7 +168,120 @@ fn the_walkthrough_quotes_the_reports_functions() {
         "src/select.rs#build_sets",
         "src/select.rs#call_select",
     ] {
-        assert!(named.contains(want), "the walkthrough does not quote {want}");
+        assert!(named.contains(want), "chapter 1 does not quote {want}");
+    }
+}
+
+/// In the chapter on system calls, every excerpt reads as the call and its error
+/// handling: 15 lines at most.
+#[test]
+fn every_call_is_shown_in_fifteen_lines_at_most() {
+    let doc = fs::read_to_string(root().join("docs/2-every-call.md")).expect("chapter 2");
+    for ex in excerpts(&doc) {
+        let lines = doc[ex.body.clone()].lines().count();
+        assert!(lines <= 15, "{}#{} is {lines} lines long", ex.file, ex.name);
+    }
+}
+
+/// One row of the table of constants: `| NAME | VALUE | what it bounds | where |`,
+/// for every `const` of `src/` outside tests that is a number or a duration.
+fn constants_table() -> String {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in ["src", "src/bin"] {
+        for entry in fs::read_dir(root().join(dir)).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|p| {
+            let text = fs::read_to_string(p).expect("read");
+            // The code outside tests, without its comments.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let code: Vec<&str> = code.lines().filter(|l| !l.trim().starts_with("//!")).collect();
+            (p.strip_prefix(root()).expect("in root").display().to_string(), code.join("\n"))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (file, code) in &texts {
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim().trim_start_matches("pub ");
+            let Some(rest) = t.strip_prefix("const ") else { continue };
+            let Some((name, rest)) = rest.split_once(": ") else { continue };
+            let Some((ty, value)) = rest.split_once(" = ") else { continue };
+            if ty.contains("str") || ty.starts_with('[') || ty.starts_with('&') {
+                continue;
+            }
+            let value = value.trim_end_matches(';');
+            let mut doc = Vec::new();
+            for above in lines[..i].iter().rev() {
+                match above.trim().strip_prefix("///") {
+                    Some(d) => doc.push(d.trim()),
+                    None => break,
+                }
+            }
+            doc.reverse();
+            let doc = doc.join(" ");
+            // Whose it is (`srv.py:`, `Ours:`, `Rule 2:`), then its first clause.
+            let (whose, rest) = match doc.split_once(": ") {
+                Some((label, rest)) if label.len() < 12 => (format!("{label}: "), rest.to_string()),
+                _ => (String::new(), doc.clone()),
+            };
+            let end = [". ", " (", "; ", ": "].iter().filter_map(|p| rest.find(p)).min();
+            let first = format!("{whose}{}", end.map_or(rest.as_str(), |e| &rest[..e]));
+            let word = |text: &str| {
+                text.match_indices(name).any(|(at, _)| {
+                    let after = text[at + name.len()..].chars().next();
+                    let before = text[..at].chars().last();
+                    let ident =
+                        |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                    !ident(after) && !ident(before)
+                })
+            };
+            let users: Vec<String> = texts
+                .iter()
+                .filter(|(f, text)| {
+                    let code: Vec<&str> =
+                        text.lines().filter(|l| !l.trim().starts_with("//")).collect();
+                    f != file && word(&code.join("\n"))
+                })
+                .map(|(f, _)| format!("`{f}`"))
+                .collect();
+            let used = match users.is_empty() {
+                true => format!("`{file}`"),
+                false => format!("`{file}` (and {})", users.join(", ")),
+            };
+            let first = first.trim_end_matches('.').replace('|', "\\|");
+            rows.push(format!("| `{name}` | `{value}` | {first}. | {used} |"));
+        }
+    }
+    format!("| Constant | Value | What it is | Where |\n|---|---|---|---|\n{}\n", rows.join("\n"))
+}
+
+/// The walkthrough's table of every constant is the one made from the code (or,
+/// with `UPDATE_EXCERPTS=1`, is rewritten to be).
+#[test]
+fn the_table_of_constants_is_made_from_the_code() {
+    let path = root().join("docs/walkthrough.md");
+    let doc = fs::read_to_string(&path).expect("walkthrough");
+    let (begin, end) = ("<!-- constants: begin -->\n", "<!-- constants: end -->");
+    let start = doc.find(begin).expect("the constants block") + begin.len();
+    let stop = doc.find(end).expect("the end of the constants block");
+    let table = constants_table();
+    assert!(table.lines().count() > 30, "{table}");
+    if doc[start..stop] != table {
+        assert!(
+            std::env::var_os("UPDATE_EXCERPTS").is_some(),
+            "the table of constants differs from the code; rerun with UPDATE_EXCERPTS=1:\n{table}"
+        );
+        let mut new = doc.clone();
+        new.replace_range(start..stop, &table);
+        fs::write(&path, new).expect("write walkthrough");
     }
 }
 
@@ -229,10 +342,10 @@ fn every_relative_link_resolves() {
 }
 
 /// Every system call the source makes through nix is named (in backticks) in the
-/// walkthrough's section on system calls.
+/// chapter on system calls.
 #[test]
 fn every_system_call_in_the_source_is_explained() {
-    let doc = fs::read_to_string(root().join("docs/walkthrough.md")).expect("walkthrough");
+    let doc = fs::read_to_string(root().join("docs/2-every-call.md")).expect("chapter 2");
     let mut calls = BTreeSet::new();
     for entry in fs::read_dir(root().join("src")).expect("src") {
         let path = entry.expect("entry").path();
@@ -290,15 +403,15 @@ fn every_system_call_in_the_source_is_explained() {
     assert!(missing.is_empty(), "system calls not explained in the walkthrough: {missing:?}");
 }
 
-/// The numbered differences from the report: `### N. Title` in the walkthrough,
+/// The numbered differences from the report: `## N. Title` in docs/differences.md,
 /// the rows `| N | Title |` of the README's table, and the `#` column of
 /// docs/robustness.md all use one list, numbered once, from 1, with no gap.
 #[test]
 fn the_differences_are_numbered_alike_everywhere() {
     let read = |p: &str| fs::read_to_string(root().join(p)).expect(p);
-    let walkthrough: Vec<(u32, String)> = read("docs/walkthrough.md")
+    let walkthrough: Vec<(u32, String)> = read("docs/differences.md")
         .lines()
-        .filter_map(|l| l.strip_prefix("### "))
+        .filter_map(|l| l.strip_prefix("## "))
         .filter_map(|h| h.split_once(". "))
         .filter_map(|(n, title)| Some((n.parse().ok()?, title.to_string())))
         .collect();
@@ -314,14 +427,15 @@ fn the_differences_are_numbered_alike_everywhere() {
             Some((n, cells.get(1)?.to_string()))
         })
         .collect();
-    assert_eq!(readme, walkthrough, "README's table and the walkthrough differ");
+    assert_eq!(readme, walkthrough, "README's table and docs/differences.md differ");
     let robustness = read("docs/robustness.md");
     let mut rows = 0;
     for line in robustness.lines() {
         let Some(cell) = line.strip_prefix("| ").and_then(|l| l.split(" |").next()) else {
             continue;
         };
-        if !cell.starts_with(|c: char| c.is_ascii_digit()) {
+        // Rows of the catalogue only (the rules' table names its rules "1. Speak").
+        if !cell.starts_with(|c: char| c.is_ascii_digit()) || cell.contains(". ") {
             continue;
         }
         rows += 1;
@@ -334,4 +448,94 @@ fn the_differences_are_numbered_alike_everywhere() {
         }
     }
     assert!(rows >= 20, "robustness.md rows not found");
+}
+
+/// The six rules of `src/policy.rs` as one table, its values from the constants.
+fn rules_table() -> String {
+    use select_chat::policy::*;
+    let rows = [
+        (
+            "1. Speak".to_string(),
+            format!(
+                "a host adds at most {} KiB/s to the log, {} MiB at once after a pause",
+                SPEAK_RATE / 1024,
+                SPEAK_BURST >> 20
+            ),
+            "its members are not read until its pace allows; their bytes wait in the kernel and TCP slows them",
+            "no one, and no host, can fill the log faster than readers read",
+            "IRC's fake lag; TCP flow control",
+        ),
+        (
+            "2. Log".into(),
+            format!("a member more than {} MiB behind the head", LOG_LIMIT >> 20),
+            "cut (abortive close, the report's ` (error) ` leave)",
+            "the log's memory is bounded",
+            "Redis `repl-backlog-size`; Kafka retention by size",
+        ),
+        (
+            "3. Lag".into(),
+            format!("a member owed a line for more than {} s", LAG_LIMIT.as_secs()),
+            "cut, the same way",
+            "a reader that stopped frees the log and its kernel buffers",
+            "Kafka retention by time; Redis's soft limit held for seconds",
+        ),
+        (
+            "4. Hosts".into(),
+            format!(
+                "at most {PER_HOST} members from one host (an IPv4 address, an IPv6 /64); `srv --per-host N`"
+            ),
+            "turned away with a line",
+            "one host cannot take the room's 1,000 slots",
+            "UnrealIRCd `maxperip`, InspIRCd clone limits",
+        ),
+        (
+            "5. Connects".into(),
+            format!(
+                "a host may connect {PER_HOST} times at once, then once every {} s",
+                CONNECT_EVERY.as_secs()
+            ),
+            "turned away",
+            "a connect-and-leave loop cannot flood the room with notices",
+            "InspIRCd `connflood`, UnrealIRCd `connect-flood`",
+        ),
+        (
+            "6. Close".into(),
+            format!(
+                "a polite leaver gets what it is owed within {} s; a cut member, or a leaver out of time, is closed abortively",
+                DRAIN_TIME.as_secs()
+            ),
+            "`close` after `SO_LINGER` 0: the kernel sends RST and frees the socket at once",
+            "a plain `close` leaves an unread socket's buffers to the kernel for minutes",
+            "Apache `lingering_close`, UNP 7.5",
+        ),
+    ];
+    let mut table =
+        String::from("| Rule | Value | What happens | Why | Anchor |\n|---|---|---|---|---|\n");
+    for (rule, value, happens, why, anchor) in rows {
+        table += &format!("| {rule} | {value} | {happens} | {why} | {anchor} |\n");
+    }
+    table
+}
+
+/// The rules' table in chapter 4 and in docs/robustness.md is the one made from
+/// the policy's constants (or, with `UPDATE_EXCERPTS=1`, is rewritten to be).
+#[test]
+fn the_rules_table_is_made_from_the_policy() {
+    let table = rules_table();
+    for file in ["docs/4-classmates.md", "docs/robustness.md"] {
+        let path = root().join(file);
+        let doc = fs::read_to_string(&path).expect(file);
+        let (begin, end) = ("<!-- rules: begin -->\n", "<!-- rules: end -->");
+        let start = doc.find(begin).expect("the rules block") + begin.len();
+        let stop = doc.find(end).expect("the end of the rules block");
+        if doc[start..stop] != table {
+            assert!(
+                std::env::var_os("UPDATE_EXCERPTS").is_some(),
+                "{file}: the rules' table differs from src/policy.rs; rerun with UPDATE_EXCERPTS=1:\n{table}"
+            );
+            let mut new = doc.clone();
+            new.replace_range(start..stop, &table);
+            fs::write(&path, new).expect("write");
+        }
+    }
 }

@@ -526,17 +526,21 @@ pub fn wait_output(mut child: Child) -> std::process::Output {
     }
 }
 
-/// Compare `text` with the walkthrough's block marked `<!-- KIND: NAME -->` (a
-/// fenced `text` block right after it), or rewrite the block with
-/// `UPDATE_EXCERPTS=1`, as the code excerpts are. This is how every trace and
-/// screen shown in the walkthrough stays the one a real run produces.
+/// Compare `text` with the docs' block marked `<!-- KIND: NAME -->` (a fenced
+/// `text` block right after it, in whichever of the docs holds the mark), or
+/// rewrite the block with `UPDATE_EXCERPTS=1`, as the code excerpts are. This is
+/// how every trace and screen shown in the docs stays the one a real run produces.
 #[track_caller]
 pub fn check_walkthrough_block(kind: &str, name: &str, text: &str) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/walkthrough.md");
-    let doc = std::fs::read_to_string(path).expect("walkthrough");
     let mark = format!("<!-- {kind}: {name} -->\n```text\n");
-    let start = doc.find(&mark).unwrap_or_else(|| panic!("the walkthrough has no block {mark:?}"))
-        + mark.len();
+    let docs = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).expect("docs/");
+    let (path, doc) = docs
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .filter_map(|p| Some((p.clone(), std::fs::read_to_string(&p).ok()?)))
+        .find(|(_, doc)| doc.contains(&mark))
+        .unwrap_or_else(|| panic!("no doc has the block {mark:?}"));
+    let start = doc.find(&mark).expect("mark") + mark.len();
     let end = start + doc[start..].find("```").expect("end of block");
     if doc[start..end] == *text {
         return;
@@ -544,12 +548,13 @@ pub fn check_walkthrough_block(kind: &str, name: &str, text: &str) {
     if std::env::var_os("UPDATE_EXCERPTS").is_some() {
         let mut new = doc.clone();
         new.replace_range(start..end, text);
-        std::fs::write(path, new).expect("write walkthrough");
+        std::fs::write(&path, new).expect("write doc");
         return;
     }
     panic!(
-        "the {kind} '{name}' in docs/walkthrough.md differs from a real run; rerun with \
-         UPDATE_EXCERPTS=1 and reread the prose around it. The real run:\n{text}"
+        "the {kind} '{name}' in {} differs from a real run; rerun with UPDATE_EXCERPTS=1 and \
+         reread the prose around it. The real run:\n{text}",
+        path.display()
     );
 }
 

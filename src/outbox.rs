@@ -35,7 +35,7 @@ const KEEP: usize = 8 * 1024;
 // ANCHOR: outbox
 /// Bytes waiting for one fd.
 ///
-/// Lifecycle: filled by the program ([`Outbox::push`], [`Outbox::print`]),
+/// Lifecycle: filled by the program ([`Outbox::push`], [`Outbox::push_within`]),
 /// emptied by [`Outbox::flush`] when `select` says the fd is writable (or right
 /// away, when the last write took everything), dropped with its fd.
 #[derive(Debug, Default)]

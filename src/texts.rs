@@ -6,7 +6,7 @@
 //! constant says which file it comes from.
 //!
 //! One change of shape: the Python texts carry their colours inside the string
-//! (`BLUE + BOLD + "..." + ENDC`). Here a text is kept plain and [`paint`] adds the
+//! (`BLUE + BOLD + "..." + ENDC`). Here a text is kept plain and [`painted`] adds the
 //! colours, so that `srv --no-color`, `NO_COLOR` and a client writing to a pipe can
 //! leave them out. With colour on, the bytes are exactly the report's.
 

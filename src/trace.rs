@@ -38,9 +38,12 @@ use crate::show::{format_addr, strerror};
 
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// Where trace lines go (a function given one whole line), and whether they are
-/// coloured (dim, errors in red): set once by [`enable`].
-static WRITER: OnceLock<(fn(&[u8]), bool)> = OnceLock::new();
+/// Where trace lines go: a function given one whole line.
+type Writer = fn(&[u8]);
+
+/// The writer, and whether lines are coloured (dim, errors in red): set once by
+/// [`enable`].
+static WRITER: OnceLock<(Writer, bool)> = OnceLock::new();
 
 /// The environment variable that turns tracing on (any value but empty or `0`).
 pub const ENV: &str = "SELECT_CHAT_TRACE";
@@ -49,7 +52,7 @@ pub const ENV: &str = "SELECT_CHAT_TRACE";
 const PREVIEW: usize = 40;
 
 /// Turn tracing on: each line goes to `writer`, dimmed (errors in red) if `colour`.
-pub fn enable(writer: fn(&[u8]), colour: bool) {
+pub fn enable(writer: Writer, colour: bool) {
     let _ = WRITER.set((writer, colour));
     ON.store(true, Ordering::Relaxed);
 }

@@ -574,3 +574,60 @@ pub fn join_or_turned_away(to: SocketAddr, users: usize) -> Option<Peer> {
         None
     }
 }
+
+/// The trace with the ports the kernel chose replaced by fixed ones: the server's
+/// by 41234, the clients' by 50001, 50002... in order of appearance.
+fn normalise(trace: &str, server: u16, clients: &[&str]) -> String {
+    let mut out = trace.replace(&server.to_string(), "41234");
+    for (k, addr) in clients.iter().enumerate() {
+        let port = addr.rsplit(':').next().expect("port");
+        out = out.replace(port, &format!("{}", 50001 + k));
+    }
+    out
+}
+
+/// The walkthrough's session, run on `srv --trace`; returns its trace, normalised.
+/// Three raw clients on this machine (127.0.0.1, as a student trying it alone
+/// would start them) join one after the other; the first says "hi all"; the
+/// third leaves with an empty line and closes; the first closes cleanly, the
+/// second with unread data (the kernel turns that close into a reset); then
+/// Ctrl+C. `tests/trace.rs` checks every call of it, and `tests/picture.rs` draws it.
+pub fn traced_session() -> String {
+    let mut srv = Srv::start_with(&["--trace", "127.0.0.1", "0"], |_| {});
+    let here = std::net::Ipv4Addr::LOCALHOST;
+    let mut a = Peer::join_from(&srv, 1, here);
+    let mut b = Peer::join_from(&srv, 2, here);
+    a.expect(&join_msg(&b.addr, 2));
+    let mut c = Peer::join_from(&srv, 3, here);
+    a.expect(&join_msg(&c.addr, 3));
+    b.expect(&join_msg(&c.addr, 3));
+    a.send(b"hi all\n");
+    b.expect(&send_msg(&a.addr, "hi all"));
+    c.expect(&send_msg(&a.addr, "hi all"));
+    // c leaves: an empty line; the server shuts its side, then c closes too.
+    c.send(b"\n");
+    a.expect(&leave_msg(&c.addr, 2));
+    b.expect(&leave_msg(&c.addr, 2));
+    c.expect_closed();
+    let c_addr = c.addr.clone();
+    let fds = srv.open_fds();
+    drop(c);
+    // Once the server has closed c's socket too (a turn of its own in the trace).
+    wait_until(|| "c's socket was never closed".into(), || srv.open_fds() < fds);
+    // a closes cleanly: b hears it, and keeps it unread.
+    let a_addr = a.addr.clone();
+    a.half_close();
+    a.expect_closed();
+    drop(a);
+    srv.expect_console(&leave_msg(&a_addr, 1));
+    // b closes with that notice unread: a reset.
+    let b_addr = b.addr.clone();
+    drop(b);
+    srv.expect_console(&error_leave_msg(&b_addr, 0));
+    // Ctrl+C while the server waits in select: EINTR, then the pipe.
+    thread::sleep(Duration::from_millis(200));
+    srv.signal(libc::SIGINT);
+    assert!(srv.wait_exit().success());
+    let trace = srv.stderr_text();
+    normalise(&trace, srv.port, &[&a_addr, &b_addr, &c_addr])
+}

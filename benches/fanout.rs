@@ -766,10 +766,10 @@ fn sweep(base: &Opts) {
     let mut idle = Vec::new();
     for &n in &ns {
         // About 8 million deliveries per saturation run, whatever N, but no more
-        // lines per sender than its host may send at once (`SPEAK_BURST`: a
-        // paced sender would measure the pace, not the server).
-        let burst_lines = select_chat::policy::SPEAK_BURST as usize / 80;
-        let messages = (8_000_000 / (n * (n - 1))).clamp(8, burst_lines);
+        // lines in all than the room takes at once (a second of `ROOM_RATE`: a
+        // paced room would measure the pace, not the server).
+        let burst_lines = select_chat::policy::ROOM_RATE as usize / 80 / n;
+        let messages = (8_000_000 / (n * (n - 1))).clamp(8, burst_lines.max(8));
         let o = Opts { clients: n, senders: n, messages, rate: 0.0, readers: 2, ..base.clone() };
         let srv = Started::srv();
         let r = run(srv.addr, &o, Some(srv.pid()));

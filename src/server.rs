@@ -244,7 +244,7 @@ impl Server<'_> {
         for sock in ready.readable_list() {
             if sock == self.listener.as_raw_fd() {
                 self.connect_client();
-            } else if let Some(i) = self.member_of(sock) {
+            } else if let Some(i) = self.speaker(sock, Instant::now()) {
                 self.recv_and_send_msg(i);
             }
         }
@@ -355,17 +355,20 @@ impl Server<'_> {
     pub fn recv_and_send_msg(&mut self, i: usize) {
         let member = &mut self.conn_list[i];
         // ANCHOR: recv
-        match member.framer.fill(|space| net::recv(&member.sock, space)) {
+        let read = match member.framer.fill(|space| net::recv(&member.sock, space)) {
             // End of stream: the client closed its side. An unfinished last
             // line is still relayed; then it leaves.
-            Ok(0) => member.framer.end(),
+            Ok(0) => {
+                member.framer.end();
+                0
+            }
             // Data: the framer cuts it into lines, below.
-            Ok(_) => {}
+            Ok(n) => n,
             // Nothing after all, or a signal: select will tell us again.
             Err(Errno::EAGAIN | Errno::EINTR) => return,
             // ECONNRESET, ETIMEDOUT...: the connection is broken.
             Err(_) => return member.leaving = Some(Leave::Error),
-        }
+        };
         let mut msgs = Vec::new();
         while let Some(line) = member.framer.next_line() {
             if line.is_leave() {
@@ -386,8 +389,9 @@ impl Server<'_> {
         }
         send_all(&mut self.log, Some(member.sock.as_raw_fd()), &msgs);
         // ANCHOR_END: recv
-        // What it said counts against its host's pace (rule 1 of the policy).
-        self.hosts.said(member.ip, msgs.len(), Instant::now());
+        // What it cost the room counts against its host's share (rule 1 of the
+        // policy): what it added to the log, or what it made us read.
+        self.hosts.said(member.ip, msgs.len().max(read), Instant::now());
     }
 }
 
@@ -534,9 +538,11 @@ impl Server<'_> {
             .map(|t| t.saturating_duration_since(now))
     }
 
-    /// The member whose socket is `fd`, if one is.
-    fn member_of(&self, fd: RawFd) -> Option<usize> {
-        self.conn_list.iter().position(|m| m.sock.as_raw_fd() == fd)
+    /// The member whose socket is `fd`, if one is and the rules let it speak now
+    /// (its host may have spent its share earlier in this very turn).
+    fn speaker(&self, fd: RawFd, now: Instant) -> Option<usize> {
+        let i = self.conn_list.iter().position(|m| m.sock.as_raw_fd() == fd)?;
+        self.hosts.may_speak(self.conn_list[i].ip, now).then_some(i)
     }
 
     /// `EMFILE`: free the spare fd, accept the waiting connection with it, tell it
@@ -666,7 +672,10 @@ impl Server<'_> {
                 failed = net::shutdown_write(&c.member.sock).is_err();
             }
             let done = c.peer_closed && c.member.cursor >= c.until;
-            if done || failed || now >= c.deadline {
+            // Rules 2 and 3 for a leaver too: one far behind does not hold the log.
+            let owed_since = self.log.waiting_since(c.member.cursor).filter(|_| owed);
+            let cut = policy::judge(self.log.head() - c.member.cursor, owed_since, now).is_some();
+            if done || failed || cut || now >= c.deadline {
                 let c = self.closing.swap_remove(i);
                 let _ = match done {
                     true => fd::close(c.member.sock),

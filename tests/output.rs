@@ -193,7 +193,7 @@ fn a_stopped_server_delivers_every_line_when_it_resumes() {
 
 /// A reader that reads slowly but steadily (500 KB/s, a terminal's pace) while two
 /// others send 5 MB at full speed is never cut: the talkers' hosts may add only
-/// their pace to the room's log (a burst, then `SPEAK_RATE`), so the reader stays
+/// their share of the room's rate to the log (`ROOM_RATE` in all), so the reader stays
 /// well within the log's limits, in bytes and in seconds, and nobody waits for it.
 #[test]
 fn a_slow_steady_reader_is_never_cut() {
@@ -634,14 +634,14 @@ fn a_client_with_a_full_stdout_still_stops_on_sigterm() {
 }
 
 /// One member floods a room of 10 with two-byte lines for 4 s: its host may add
-/// only a burst (`SPEAK_BURST`) and then `SPEAK_RATE` bytes a second to the room's
+/// only a second's worth (`BURST_TIME`) and then `ROOM_RATE` bytes a second to the room's
 /// log (IRC's "fake lag", counted in what the room must carry), so no more than
 /// that reaches the others, while a quiet member's line still arrives within a
 /// second. (Without the pace the flooder would fill the room's log as fast as the
 /// server can read, and every reader slower than that would be cut.)
 #[test]
 fn a_flooder_is_slowed_down_and_the_room_is_not() {
-    use select_chat::policy::{SPEAK_BURST, SPEAK_RATE};
+    use select_chat::policy::{BURST_TIME, ROOM_RATE};
     let (_srv, peers) = room_of(10);
     let [flooder, quiet, watcher, rest @ ..] = &peers[..] else { unreachable!() };
     let drains: Vec<_> = std::iter::once(quiet)
@@ -694,7 +694,8 @@ fn a_flooder_is_slowed_down_and_the_room_is_not() {
     drop(drains);
     let bytes = (counted * line.len()) as f64;
     // The most the pace lets through, and one `recv`'s worth of lines more.
-    let most = SPEAK_BURST as f64 + SPEAK_RATE as f64 * elapsed + (2048 * line.len()) as f64;
+    let rate = ROOM_RATE as f64;
+    let most = rate * BURST_TIME.as_secs_f64() + rate * elapsed + (2048 * line.len()) as f64;
     eprintln!("a flooder in a room of 10: {bytes} bytes in {elapsed:.1} s (at most {most})");
     assert!(counted > 0, "the flood never arrived");
     assert!(bytes <= most, "the flooder got {bytes} bytes through in {elapsed:.1} s");

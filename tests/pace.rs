@@ -136,3 +136,56 @@ fn a_connect_loop_is_throttled() {
     assert!(joins >= PER_HOST, "{joins} joins");
     assert!(joins <= PER_HOST + 6, "{joins} joins seen in 4 s");
 }
+
+/// Rule 1: twenty hosts paste 64 KiB of one-letter lines at the same moment (1.2
+/// MB each once decorated: 24 MB for the room). The room's rate is shared, so the
+/// log never holds more than a few seconds of it, and a reader that reads is not
+/// cut. (An earlier build gave each host a pace of its own: eighteen such pastes
+/// put 17 MiB in the log within 0.2 s, and every member was cut.)
+#[test]
+fn a_crowd_pasting_at_once_cuts_nobody() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let srv = Srv::start();
+    let reader = Peer::join(&srv, 1);
+    let pasters: Vec<Peer> = (2..=21).map(|n| Peer::join(&srv, n)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drains: Vec<_> = std::iter::once(&reader)
+        .chain(&pasters)
+        .map(|p| {
+            let (mut r, stop) =
+                (p.stream.try_clone().expect("clone"), std::sync::Arc::clone(&stop));
+            r.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                let mut got = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match r.read(&mut buf) {
+                        Ok(0) => return None,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                        Err(_) => {}
+                    }
+                }
+                Some(got)
+            })
+        })
+        .collect();
+    let paste = b"a\n".repeat(32_768);
+    thread::scope(|s| {
+        for p in &pasters {
+            let mut w = p.stream.try_clone().expect("clone");
+            w.set_write_timeout(Some(Duration::from_secs(4))).expect("timeout");
+            let paste = &paste;
+            s.spawn(move || {
+                let _ = std::io::Write::write_all(&mut w, paste);
+            });
+        }
+        thread::sleep(Duration::from_secs(3));
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let got: Vec<Option<usize>> = drains.into_iter().map(|d| d.join().expect("drain")).collect();
+    eprintln!("a crowd pasting at once: the reader had {:?} bytes after 3 s", got[0]);
+    assert!(got.iter().all(Option::is_some), "members were cut: {got:?}");
+    assert!(!srv.console().contains(" (error) "), "somebody was cut");
+    assert!(got[0].unwrap_or(0) > 0, "the reader heard nothing");
+}

@@ -73,7 +73,7 @@ fn assert_small(what: &str, (peak, after): (u64, u64)) {
 }
 
 /// An 8 s flood through `srv` (two members on hosts of their own, each as fast as
-/// its host's pace lets it: a burst, then `SPEAK_RATE`) into a `cli` whose
+/// the room's rate lets them: `ROOM_RATE` shared) into a `cli` whose
 /// terminal lags (it takes 2.4 MB a second, less than the client writes for what
 /// it receives): the client's RSS stays under 32 MiB.
 #[test]

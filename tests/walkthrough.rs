@@ -457,12 +457,12 @@ fn rules_table() -> String {
         (
             "1. Speak".to_string(),
             format!(
-                "a host adds at most {} KiB/s to the log, {} MiB at once after a pause",
-                SPEAK_RATE / 1024,
-                SPEAK_BURST >> 20
+                "the log grows at most {} KiB/s, shared equally by the hosts speaking; a host that paused may say {} s of its share at once",
+                ROOM_RATE / 1024,
+                BURST_TIME.as_secs()
             ),
-            "its members are not read until its pace allows; their bytes wait in the kernel and TCP slows them",
-            "no one, and no host, can fill the log faster than readers read",
+            "a host over its share is not read; its bytes wait in the kernel and TCP slows it",
+            "no one, no host, no crowd can fill the log faster than a reader reads",
             "IRC's fake lag; TCP flow control",
         ),
         (

@@ -154,6 +154,7 @@ struct Editing {
     stale: bool,
 }
 
+// ANCHOR: client_state
 /// The client's state: the report's `connSock` and what a robust client adds.
 pub struct Client<'a> {
     /// The connection (the report's `connSock`).
@@ -170,6 +171,7 @@ pub struct Client<'a> {
     last_typed: u8,
     /// Typed lines dropped since the outbox last emptied: the server took none.
     unsent: u64,
+    /// Reading stdin, stdin ended, or the leave line sent (with its deadline).
     input: Input,
     /// Colour the client's own texts and let the server's colours through. Off
     /// when stdout is not a terminal or `NO_COLOR` is set.
@@ -179,6 +181,7 @@ pub struct Client<'a> {
     /// `Some` on a terminal (unless `--no-editor`): the line editor.
     editing: Option<Editing>,
 }
+// ANCHOR_END: client_state
 
 /// Chat on `sock` until the server closes, stdin ends, or Ctrl+C: the loop of the
 /// report's `main()` (`while True: run_client(connSock)`). `editor`: stdin and
@@ -328,7 +331,8 @@ impl Client<'_> {
         };
         let mut shown = Vec::with_capacity(n + 16);
         self.filter.filter(&buf[..n], self.colour, &mut shown);
-        // ANCHOR_END: recv_msg
+        // The report prints it, then `display_you()`; the editor shows whole
+        // messages above the line being typed, and redraws that line itself.
         match &mut self.editing {
             Some(editing) => {
                 let whole = editing.messages.take(&shown);
@@ -340,6 +344,7 @@ impl Client<'_> {
                 self.display_you()
             }
         }
+        // ANCHOR_END: recv_msg
     }
 
     /// Read what the user typed and queue it for the server, then the prompt.

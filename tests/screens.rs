@@ -1,4 +1,4 @@
-//! What a person sees: the walkthrough's "Try it" session, played on three
+//! What a person sees: the session of chapter 3 ("What the screens look like"), played on three
 //! terminals (pseudo-terminals whose output goes through a terminal emulator), and
 //! compared with the screens the walkthrough shows in its blocks marked
 //! `<!-- screen: NAME -->` (`UPDATE_EXCERPTS=1` rewrites them from this run).

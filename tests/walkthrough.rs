@@ -462,7 +462,7 @@ fn rules_table() -> String {
                 BURST_TIME.as_secs()
             ),
             "a host over its share is not read; its bytes wait in the kernel and TCP slows it",
-            "no one, no host, no crowd can fill the log faster than a reader reads",
+            "no one and no host can fill the log faster than a reader reads; a crowd of hosts shares the rate (up to the known limits)",
             "IRC's fake lag; TCP flow control",
         ),
         (

@@ -555,7 +555,7 @@ impl Client<'_> {
     fn flush(&mut self) -> Flow {
         loop {
             match self.outbox.flush(|typed| net::send(&self.sock, typed)) {
-                Ok(Flushed::All) => self.all_sent(),
+                Ok(Flushed::All) => self.tell_unsent(),
                 Ok(Flushed::Blocked) => return Flow::Continue,
                 Err(_) => return self.disconnected(),
             }
@@ -570,8 +570,9 @@ impl Client<'_> {
     }
     // ANCHOR_END: client_flush
 
-    /// Everything typed was sent: if lines were dropped meanwhile, say how many.
-    fn all_sent(&mut self) {
+    /// Everything typed was sent, or the client is leaving: if lines were dropped
+    /// since the last notice, say how many.
+    fn tell_unsent(&mut self) {
         let unsent = std::mem::take(&mut self.unsent);
         if unsent > 0 {
             let text = format!("\r< {unsent} typed lines were not sent \n");
@@ -592,6 +593,7 @@ impl Client<'_> {
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
     fn interrupted(&mut self) -> Flow {
         self.leave_now();
+        self.tell_unsent();
         self.hide_line();
         self.out.push(Texts::KEY_INTER.as_bytes());
         self.out.push(b"\n");

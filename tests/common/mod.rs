@@ -16,7 +16,7 @@ pub use sys::{connect_burst, connect_from, limit_fds, next_source, raise_nofile}
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,6 +94,8 @@ pub struct Srv {
     pub port: u16,
     pub host: String,
     console: Arc<Mutex<Vec<u8>>>,
+    /// Says when the console has been read to its end (the server exited).
+    console_ended: Receiver<()>,
     stderr: Option<ChildStderr>,
 }
 
@@ -116,6 +118,7 @@ impl Srv {
         let mut stdout = child.stdout.take().expect("stdout");
         let console = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = channel();
+        let (ended, console_ended) = channel();
         {
             // Drain the console for the server's whole life, so it never blocks on
             // a full pipe, and keep it for the assertions.
@@ -136,6 +139,7 @@ impl Srv {
                         }
                     }
                 }
+                let _ = ended.send(());
             });
         }
         if rx.recv_timeout(WAIT).is_err() {
@@ -153,7 +157,7 @@ impl Srv {
             .unwrap_or_else(|| panic!("no port in start line {first:?}"));
         let host = args[args.len() - 2].to_string();
         let stderr = child.stderr.take();
-        Srv { child, port, host, console, stderr }
+        Srv { child, port, host, console, console_ended, stderr }
     }
 
     /// The address clients connect to.
@@ -188,10 +192,13 @@ impl Srv {
         unsafe { libc::kill(self.pid(), sig) };
     }
 
-    /// Wait for the server to exit, within `WAIT`.
+    /// Wait for the server to exit, within `WAIT`, and for its console to be read
+    /// to the end: what it printed last is in [`Srv::console`] then.
     #[track_caller]
     pub fn wait_exit(&mut self) -> ExitStatus {
-        wait_exit(&mut self.child, "srv")
+        let status = wait_exit(&mut self.child, "srv");
+        let _ = self.console_ended.recv_timeout(WAIT);
+        status
     }
 
     /// The server is still running.

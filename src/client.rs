@@ -593,6 +593,7 @@ impl Client<'_> {
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
     fn interrupted(&mut self) -> Flow {
         self.leave_now();
+        self.out.drop_backlog();
         self.tell_unsent();
         self.hide_line();
         self.out.push(Texts::KEY_INTER.as_bytes());

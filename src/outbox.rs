@@ -144,6 +144,16 @@ impl Outbox {
         }
     }
 
+    /// Forget what waits after the first `end` byte still to be written (the end
+    /// of the row the fd is in the middle of), and say how many such ends went.
+    pub fn keep_through(&mut self, end: u8) -> usize {
+        let waiting = &self.buf[self.start..];
+        let keep = waiting.iter().position(|&b| b == end).map_or(waiting.len(), |i| i + 1);
+        let gone = waiting[keep..].iter().filter(|&&b| b == end).count();
+        self.buf.truncate(self.start + keep);
+        gone
+    }
+
     /// Forget everything waiting, and give back a large buffer.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -158,6 +168,16 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_through_ends_the_row_being_written_and_drops_the_rest() {
+        let mut o = Outbox::new();
+        o.push(b"row 1\r\nrow 2\r\nrow 3\r\n");
+        o.start = 2; // "ro" written
+        assert_eq!(o.keep_through(b'\n'), 2);
+        assert_eq!(&o.buf[o.start..], b"w 1\r\n");
+        assert_eq!(o.keep_through(b'\n'), 0);
+    }
 
     #[test]
     fn a_full_outbox_takes_whole_pieces_or_nothing() {

@@ -159,6 +159,13 @@ impl Output {
         (waits && !self.broken).then(|| self.fd())
     }
 
+    /// Leaving at the user's word: the rows the screen has not taken yet will not
+    /// be read; finish the row it is in the middle of (an escape sequence never
+    /// spans rows) and forget the rest, so that the last words come at once.
+    pub fn drop_backlog(&mut self) {
+        self.outbox.keep_through(b'\n');
+    }
+
     /// Before exiting: write what is left, waiting at most `within` for room.
     pub fn finish(&mut self, within: Duration) {
         let note = dropped_note(std::mem::take(&mut self.dropped));

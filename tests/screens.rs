@@ -93,6 +93,8 @@ fn the_walkthroughs_session_is_what_the_screens_show() {
     server.type_keys(b"\x03");
     let mut srv = srv;
     assert!(wait_exit(&mut srv.0, "the server").success());
+    // Its last line, once the terminal has taken it (it may still be on its way).
+    server.expect_text("KeyboardInterrupt");
     first.expect_text("You have been disconnected");
     let mut one = one;
     assert!(wait_exit(&mut one.0, "the first client").success());

@@ -171,6 +171,8 @@ pub struct Client<'a> {
     last_typed: u8,
     /// Typed lines dropped since the outbox last emptied: the server took none.
     unsent: u64,
+    /// Typed lines dropped since the client started, for its last word.
+    lost: u64,
     /// Reading stdin, stdin ended, or the leave line sent (with its deadline).
     input: Input,
     /// Colour the client's own texts and let the server's colours through. Off
@@ -215,6 +217,7 @@ pub fn run(
         filter: TerminalFilter::new(),
         last_typed: b'\n',
         unsent: 0,
+        lost: 0,
         input: Input::Open,
         colour,
         out,
@@ -532,6 +535,7 @@ impl Client<'_> {
     /// and their number shown once the server takes text again.
     fn not_sent(&mut self) {
         self.unsent += 1;
+        self.lost += 1;
         if self.unsent == 1 {
             self.notice(b"\r< The server is not taking what you type: lines are not sent \n");
         }
@@ -570,14 +574,21 @@ impl Client<'_> {
     }
     // ANCHOR_END: client_flush
 
-    /// Everything typed was sent, or the client is leaving: if lines were dropped
-    /// since the last notice, say how many.
+    /// Everything typed was sent: if lines were dropped since the last notice,
+    /// say how many.
     fn tell_unsent(&mut self) {
         let unsent = std::mem::take(&mut self.unsent);
-        if unsent > 0 {
-            let text = format!("\r< {unsent} typed lines were not sent \n");
-            self.notice(text.as_bytes());
-        }
+        self.tell_lost("", unsent);
+    }
+
+    /// Say that `n` typed lines were not sent (nothing for none).
+    fn tell_lost(&mut self, prefix: &str, n: u64) {
+        let text = match n {
+            0 => return,
+            1 => format!("\r< {prefix}1 typed line was not sent \n"),
+            n => format!("\r< {prefix}{n} typed lines were not sent \n"),
+        };
+        self.notice(text.as_bytes());
     }
 
     /// The server closed: print the report's "disconnected" line.
@@ -593,8 +604,12 @@ impl Client<'_> {
     /// Ctrl+C: the report sends `"\n"` (leave), closes, prints `KeyboardInterrupt`.
     fn interrupted(&mut self) -> Flow {
         self.leave_now();
+        // The last word counts every typed line not sent: those dropped (the
+        // notices about them may have scrolled away) and those the kernel has not
+        // taken, which go with the socket (all but the leave line, which is last).
+        let waiting = self.outbox.count_waiting(b'\n').saturating_sub(1) as u64;
         self.out.drop_backlog();
-        self.tell_unsent();
+        self.tell_lost("In all, ", self.lost + waiting);
         self.hide_line();
         self.out.push(Texts::KEY_INTER.as_bytes());
         self.out.push(b"\n");

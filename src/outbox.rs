@@ -154,6 +154,11 @@ impl Outbox {
         gone
     }
 
+    /// How many `end` bytes wait to be written (lines, for `b'\n'`).
+    pub fn count_waiting(&self, end: u8) -> usize {
+        self.buf[self.start..].iter().filter(|&&b| b == end).count()
+    }
+
     /// Forget everything waiting, and give back a large buffer.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -177,6 +182,7 @@ mod tests {
         assert_eq!(o.keep_through(b'\n'), 2);
         assert_eq!(&o.buf[o.start..], b"w 1\r\n");
         assert_eq!(o.keep_through(b'\n'), 0);
+        assert_eq!(o.count_waiting(b'\n'), 1);
     }
 
     #[test]

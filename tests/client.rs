@@ -363,6 +363,77 @@ fn piped_stdin_sends_every_line_then_leaves() {
     );
 }
 
+/// SIGTERM (or Ctrl+C) while typed lines wait for a server that never reads:
+/// they go with the socket, and the client's last word says how many. Plain
+/// mode drops no line (it stops reading stdin instead), so this count is the
+/// only word about them.
+#[test]
+fn lines_still_waiting_at_the_end_are_counted() {
+    let (listener, port) = fake_server();
+    let mut child = cli()
+        .args(["--trace", "127.0.0.1", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cli");
+    let mut conn = accept(&listener);
+    conn.write_all(conn_msg(1).as_bytes()).expect("greet");
+    // Lines typed as fast as the client takes them, until it is gone.
+    let mut stdin = child.stdin.take().expect("stdin");
+    thread::spawn(
+        move || while stdin.write_all(format!("{}\n", "p".repeat(99)).as_bytes()).is_ok() {},
+    );
+    let mut stdout = child.stdout.take().expect("stdout");
+    let shown = thread::spawn(move || {
+        let mut got = Vec::new();
+        let _ = stdout.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    let (trace, lines) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = trace.send(line);
+        }
+    });
+    // Wait until the client has stopped reading stdin for good (its outbox is
+    // full, and the kernel's buffers too): for three rounds of 100 ms, every
+    // `select` of its loop leaves fd 0 out of its read set (the connect's select
+    // has an empty read set; a full outbox the kernel then takes is a moment
+    // among selects that read). A message from the server in each round wakes
+    // the select, so that the trace shows it.
+    let deadline = Instant::now() + WAIT;
+    let paused = |line: &str| {
+        line.strip_prefix("select(")
+            .and_then(|rest| rest.split("read={").nth(1))
+            .and_then(|set| set.split('}').next())
+            .filter(|set| !set.is_empty())
+            .map(|set| !set.split(',').any(|fd| fd == "0"))
+    };
+    let mut rounds = 0;
+    while rounds < 3 {
+        assert!(Instant::now() < deadline, "the client never stopped reading stdin");
+        conn.write_all(b"wake up\n").expect("wake");
+        thread::sleep(Duration::from_millis(100));
+        let selects: Vec<bool> = lines.try_iter().filter_map(|line| paused(&line)).collect();
+        rounds = match !selects.is_empty() && selects.iter().all(|&p| p) {
+            true => rounds + 1,
+            false => 0,
+        };
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child, "cli");
+    assert!(status.success(), "{status:?}");
+    let shown = shown.join().expect("stdout");
+    let last = shown.rsplit("\r< ").next().unwrap_or_default();
+    assert!(
+        last.starts_with("In all, ") && last.contains(" typed lines were not sent"),
+        "{last:?}"
+    );
+}
+
 /// The report's connect error line, exit 1, and the reason on stderr.
 #[test]
 fn refused_connection_prints_the_reports_line() {
